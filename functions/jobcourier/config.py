@@ -1,0 +1,116 @@
+"""Every environment variable the function reads, bound in this one place (see CONTRACT.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from jobcourier.errors import ConfigurationError
+
+PROVIDERS = ("spacely", "gepetto", "sellerpic", "fliki")
+
+BUCKET = "JOBCOURIER_BUCKET"
+QUEUE = "JOBCOURIER_QUEUE"
+SELF_URL = "JOBCOURIER_SELF_URL"
+INVOKER_SA = "JOBCOURIER_INVOKER_SA"
+DELAY_SCALE = "JOBCOURIER_DELAY_SCALE"
+ALLOW_PRIVATE_URLS = "JOBCOURIER_ALLOW_PRIVATE_URLS"
+TASKS_EMULATOR_HOST = "CLOUD_TASKS_EMULATOR_HOST"
+STORAGE_EMULATOR_HOST = "STORAGE_EMULATOR_HOST"
+
+
+def queue_env_var(provider: str) -> str:
+    """`JOBCOURIER_QUEUE_SPACELY` …: the optional per-provider queue."""
+    return f"JOBCOURIER_QUEUE_{provider.upper()}"
+
+
+def api_key_env_var(provider: str) -> str:
+    return f"{provider.upper()}_API_KEY"
+
+
+def base_url_env_var(provider: str) -> str:
+    return f"{provider.upper()}_BASE_URL"
+
+
+ENVIRONMENT_VARIABLES = (
+    BUCKET,
+    QUEUE,
+    SELF_URL,
+    INVOKER_SA,
+    DELAY_SCALE,
+    ALLOW_PRIVATE_URLS,
+    TASKS_EMULATOR_HOST,
+    STORAGE_EMULATOR_HOST,
+    *(queue_env_var(p) for p in PROVIDERS),
+    *(api_key_env_var(p) for p in PROVIDERS),
+    *(base_url_env_var(p) for p in PROVIDERS),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    bucket: str
+    default_queue: str
+    provider_queues: Mapping[str, str]
+    self_url: str
+    invoker_sa: str | None
+    delay_scale: float
+    allow_private_urls: bool
+    tasks_emulator_host: str | None
+    api_keys: Mapping[str, str]
+    base_urls: Mapping[str, str]
+
+    def queue_for(self, provider: str) -> str:
+        return self.provider_queues.get(provider) or self.default_queue
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        return cls(
+            bucket=_required(env, BUCKET),
+            default_queue=_queue_name(env, QUEUE, _required(env, QUEUE)),
+            provider_queues={
+                p: _queue_name(env, queue_env_var(p), env[queue_env_var(p)])
+                for p in PROVIDERS
+                if env.get(queue_env_var(p))
+            },
+            self_url=_required(env, SELF_URL).rstrip("/"),
+            invoker_sa=env.get(INVOKER_SA) or None,
+            delay_scale=_delay_scale(env),
+            allow_private_urls=env.get(ALLOW_PRIVATE_URLS) == "1",
+            tasks_emulator_host=env.get(TASKS_EMULATOR_HOST) or None,
+            api_keys={p: env[api_key_env_var(p)] for p in PROVIDERS if env.get(api_key_env_var(p))},
+            base_urls={
+                p: env[base_url_env_var(p)].rstrip("/")
+                for p in PROVIDERS
+                if env.get(base_url_env_var(p))
+            },
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is required. Found: unset or empty")
+    return value
+
+
+def _queue_name(env: Mapping[str, str], name: str, value: str) -> str:
+    parts = value.split("/")
+    if len(parts) != 6 or parts[0::2] != ["projects", "locations", "queues"] or "" in parts:
+        raise ConfigurationError(
+            f"{name} must be a full queue name 'projects/P/locations/L/queues/Q'. Found: {value!r}"
+        )
+    return value
+
+
+def _delay_scale(env: Mapping[str, str]) -> float:
+    raw = env.get(DELAY_SCALE, "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = -1.0
+    if not 0 < scale <= 1000:
+        raise ConfigurationError(f"{DELAY_SCALE} must be a number in (0, 1000]. Found: {raw!r}")
+    return scale

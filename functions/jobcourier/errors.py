@@ -1,0 +1,72 @@
+"""The one error tree. `routes.py` maps it to HTTP answers in one place.
+
+    JobcourierError
+    ├── ConfigurationError      deployment fault (missing env var, no API key)     -> 500
+    ├── BadRequest              the caller's input is wrong, nothing was scheduled -> 400
+    ├── UnknownJob              no such job was ever submitted                     -> 404
+    ├── InfrastructureError     Cloud Tasks or GCS unreachable: retry this task    -> 503
+    ├── ProviderError           the provider's status API; settled by the decision logic
+    │   ├── ProviderTransient       connection error, timeout, 5xx, 429 (retry_after)
+    │   ├── ProviderAuthError       401/403: a key fault, retried with a long backoff
+    │   ├── JobNotFound             the provider does not know the job -> failed
+    │   └── ProviderProtocolError   an answer we cannot read (retried, logged)
+    └── DownloadError           one result file; ends that file, never the process
+        ├── DownloadTransient       worth another try (5xx, timeout, checksum mismatch)
+        └── DownloadRefused         never worth another try (URL not allowed, too large)
+"""
+
+from __future__ import annotations
+
+
+class JobcourierError(Exception):
+    """Root of every error jobcourier raises on purpose."""
+
+
+class ConfigurationError(JobcourierError):
+    pass
+
+
+class BadRequest(JobcourierError):
+    pass
+
+
+class UnknownJob(JobcourierError):
+    pass
+
+
+class InfrastructureError(JobcourierError):
+    pass
+
+
+class ProviderError(JobcourierError):
+    pass
+
+
+class ProviderTransient(ProviderError):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ProviderAuthError(ProviderError):
+    pass
+
+
+class JobNotFound(ProviderError):
+    pass
+
+
+class ProviderProtocolError(ProviderError):
+    pass
+
+
+class DownloadError(JobcourierError):
+    pass
+
+
+class DownloadTransient(DownloadError):
+    pass
+
+
+class DownloadRefused(DownloadError):
+    pass
