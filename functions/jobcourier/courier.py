@@ -1,0 +1,273 @@
+"""The decision logic: what a submission, a status check and a delivery lead to.
+
+It knows the edges only through ports.py, and creates the store only when a path needs it:
+a check that only reschedules never imports the storage client.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jobcourier import naming, schedule
+from jobcourier.errors import (
+    BadRequest,
+    DownloadRefused,
+    DownloadTransient,
+    JobNotFound,
+    ProviderAuthError,
+    ProviderProtocolError,
+    ProviderTransient,
+    UnknownJob,
+)
+from jobcourier.model import JobKey, Observation, PollTask, State, Status, StoredFile, format_time
+from jobcourier.ports import Downloader, Scheduler, Store
+from jobcourier.providers.base import Provider, ProviderApi
+from jobcourier.validation import Submission
+
+log = logging.getLogger(__name__)
+
+# A job whose deadline passed this long ago without a manifest lost its polling chain (a task
+# dropped after the queue's last retry). Real time: a large copy may run past the deadline.
+LOST_CHAIN_GRACE = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an invocation settled on; routes.py turns it into HTTP."""
+
+    http_status: int
+    body: Mapping[str, Any]
+
+
+class Courier:
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, Provider],
+        api_for: Callable[[Provider], ProviderApi],
+        scheduler: Callable[[], Scheduler],
+        store: Callable[[], Store],
+        downloader: Callable[[], Downloader],
+        delay_scale: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.providers = providers
+        self._api_for = api_for
+        self._scheduler = scheduler
+        self._store = store
+        self._downloader = downloader
+        self._scale = delay_scale
+        self._clock = clock
+        self._rand = rand
+
+    # -- POST /jobs ------------------------------------------------------------------------
+    def submit(self, submission: Submission) -> Answer:
+        key = submission.key
+        provider = self._provider(key.provider)
+        store = self._store()
+        settled = store.read_manifest(key)
+        if settled is not None:
+            return Answer(200, {"state": settled["state"], "manifest": settled})
+        marker = store.read_marker(key)
+        now = self._clock()
+        if marker is not None:
+            return self._resubmitted(key, marker, now)
+        deadline_s = submission.deadline_seconds or provider.pacing.default_deadline_s
+        task = PollTask(
+            key=key,
+            submitted_at=now,
+            deadline_at=now + self._seconds(deadline_s),
+            labels=dict(submission.labels),
+        )
+        first_check = now + self._seconds(schedule.first_delay(provider.pacing))
+        self._scheduler().schedule(key.provider, key.task_id(0), task.to_bytes(), first_check)
+        # The marker comes after the task: a crash in between leaves no marker, so the
+        # caller's retry schedules again, and the deterministic task name absorbs it.
+        store.create_marker(key, task.to_json())
+        log.info("accepted %s, first check at %s", key.folder, format_time(first_check))
+        return Answer(202, _pending_body(task.to_json()))
+
+    def _resubmitted(self, key: JobKey, marker: Mapping[str, Any], now: datetime) -> Answer:
+        task = PollTask.from_json(marker)
+        if now > task.deadline_at + LOST_CHAIN_GRACE:
+            log.error("%s passed its deadline with no manifest: its polling chain was lost",
+                      key.folder)
+            manifest = self._settle(
+                task, State.TIMED_OUT,
+                error=_error("chain_lost", "the deadline passed and no check settled the job; "
+                             f"last status seen: {task.last_status!r}"),
+            )
+            return Answer(200, {"state": manifest["state"], "manifest": manifest})
+        return Answer(202, {**_pending_body(marker), "duplicate": True})
+
+    # -- GET /jobs/{provider}/{job_id} -----------------------------------------------------
+    def status(self, key: JobKey) -> Answer:
+        self._provider(key.provider)
+        store = self._store()
+        manifest = store.read_manifest(key)
+        if manifest is not None:
+            return Answer(200, {"state": manifest["state"], "manifest": manifest})
+        marker = store.read_marker(key)
+        if marker is None:
+            raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
+        return Answer(200, _pending_body(marker))
+
+    # -- POST /poll ------------------------------------------------------------------------
+    def poll(self, task: PollTask) -> Answer:
+        provider = self._provider(task.key.provider)
+        task = replace(task, checks=task.checks + 1)
+        try:
+            seen = provider.check(self._api_for(provider), task.key.job_id)
+        except JobNotFound as exc:
+            return self._settled(task, State.FAILED, error=_error("not_found", str(exc)))
+        except ProviderAuthError as exc:
+            log.error("%s: %s; check the %s API key", task.key.folder, exc, provider.name)
+            return self._continue(task, provider, f"error: {exc}", auth_fault=True)
+        except ProviderTransient as exc:
+            log.warning("%s: %s", task.key.folder, exc)
+            return self._continue(task, provider, f"error: {exc}", retry_after_s=exc.retry_after_s)
+        except ProviderProtocolError as exc:
+            log.warning("%s: %s", task.key.folder, exc)
+            return self._continue(task, provider, f"error: {exc}")
+        if seen.status is Status.UNKNOWN:
+            log.warning("%s: unrecognised status %r, still checking", task.key.folder,
+                        seen.raw_status)
+        if seen.status in (Status.PENDING, Status.UNKNOWN):
+            return self._continue(task, provider, seen.raw_status)
+        if seen.status is Status.FAILED:
+            message = seen.message or f"the provider reported {seen.raw_status!r}"
+            return self._settled(task, State.FAILED, error=_error("provider_failed", message))
+        return self._deliver(task, provider, seen)
+
+    def _continue(
+        self,
+        task: PollTask,
+        provider: Provider,
+        last_status: str,
+        *,
+        retry_after_s: float | None = None,
+        auth_fault: bool = False,
+    ) -> Answer:
+        """Check again later, or end the job when its deadline has passed."""
+        now = self._clock()
+        if now >= task.deadline_at:
+            message = f"still not done at the deadline; last status seen: {last_status!r}"
+            return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
+        delay = schedule.next_delay(
+            provider.pacing,
+            task.checks,
+            retry_after_s=retry_after_s,
+            auth_fault=auth_fault,
+            rand=self._rand,
+        )
+        # The last check lands on the deadline, but never closer than the minimum interval.
+        at = max(
+            min(now + self._seconds(delay), task.deadline_at),
+            now + self._seconds(provider.pacing.min_interval_s),
+        )
+        following = task.next(last_status)
+        created = self._scheduler().schedule(
+            provider.name, task.key.task_id(following.seq), following.to_bytes(), at
+        )
+        outcome = "rescheduled" if created else "duplicate"
+        log.info("%s: %s (%s), next check at %s", task.key.folder, last_status, outcome,
+                 format_time(at))
+        return Answer(200, {"outcome": outcome, "next_check_at": format_time(at)})
+
+    def _deliver(self, task: PollTask, provider: Provider, seen: Observation) -> Answer:
+        store = self._store()
+        settled = store.read_manifest(task.key)
+        if settled is not None:
+            return Answer(200, {"outcome": "already_settled", "state": settled["state"]})
+        present = store.stored_files(task.key)
+        files: list[StoredFile] = []
+        failed: list[str] = []
+        retry: list[str] = []
+        for index, output in enumerate(seen.outputs):
+            if output.error is not None or not output.url:
+                failed.append(f"output {index}: {output.error or 'no URL'}")
+                continue
+            done = next((f for n, f in present.items() if n.startswith(f"{index:02d}.")), None)
+            if done is not None:
+                files.append(done)
+                continue
+            try:
+                with self._downloader().open(output.url) as download:
+                    name = naming.result_name(index, download.content_type, output.url)
+                    source = naming.public_url(output.url)
+                    files.append(store.store_file(task.key, name, download, source))
+            except DownloadRefused as exc:
+                failed.append(f"output {index}: {exc}")
+            except DownloadTransient as exc:
+                retry.append(f"output {index}: {exc}")
+        if retry and self._clock() < task.deadline_at:
+            log.warning("%s: delivery incomplete, retrying: %s", task.key.folder, retry)
+            return self._continue(task, provider, seen.raw_status)
+        failed += retry
+        if not failed:
+            return self._settled(task, State.SUCCEEDED, files=files)
+        message = "; ".join(failed)
+        if files:
+            return self._settled(task, State.PARTIAL, files=files,
+                                 error=_error("some_outputs_failed", message))
+        return self._settled(task, State.FAILED, error=_error("no_output_delivered", message))
+
+    def _settled(self, task: PollTask, state: State, **details: Any) -> Answer:
+        manifest = self._settle(task, state, **details)
+        return Answer(200, {"outcome": "settled", "state": manifest["state"]})
+
+    def _settle(
+        self,
+        task: PollTask,
+        state: State,
+        *,
+        files: list[StoredFile] | tuple[StoredFile, ...] = (),
+        error: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Write the manifest, once: a second writer keeps the first one's."""
+        manifest = {
+            "provider": task.key.provider,
+            "job_id": task.key.job_id,
+            "state": state.value,
+            "submitted_at": format_time(task.submitted_at),
+            "settled_at": format_time(self._clock()),
+            "checks": task.checks,
+            "files": [f.to_json() for f in files],
+            "error": error,
+            "labels": dict(task.labels),
+        }
+        store = self._store()
+        if not store.create_manifest(task.key, manifest):
+            log.info("%s was settled by another invocation", task.key.folder)
+            return store.read_manifest(task.key) or manifest
+        level = logging.INFO if state is State.SUCCEEDED else logging.WARNING
+        log.log(level, "%s settled: %s %s", task.key.folder, state.value, error or "")
+        return manifest
+
+    def _provider(self, name: str) -> Provider:
+        provider = self.providers.get(name)
+        if provider is None:
+            raise BadRequest(f"provider must be one of {sorted(self.providers)}. Found: {name!r}")
+        return provider
+
+    def _seconds(self, provider_seconds: float) -> timedelta:
+        return timedelta(seconds=provider_seconds * self._scale)
+
+
+def _pending_body(marker: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "state": State.PENDING.value,
+        "manifest": None,
+        "submitted_at": marker.get("submitted_at"),
+        "deadline_at": marker.get("deadline_at"),
+    }
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}

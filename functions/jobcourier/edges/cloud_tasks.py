@@ -1,0 +1,78 @@
+"""Poll tasks through google-cloud-tasks: the only module that imports it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.api_core import exceptions as api_exceptions
+from google.cloud import tasks_v2
+from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from jobcourier.config import Config
+from jobcourier.errors import InfrastructureError
+
+log = logging.getLogger(__name__)
+
+# Below the function's own timeout (540 s in infra/), so Cloud Tasks never gives up on an
+# invocation that is still copying and starts a duplicate beside it.
+DISPATCH_DEADLINE = timedelta(seconds=530)
+TRANSIENT = (
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.DeadlineExceeded,
+    api_exceptions.InternalServerError,
+    api_exceptions.TooManyRequests,
+    api_exceptions.Unknown,
+)
+
+
+class CloudTasksScheduler:
+    def __init__(self, client: tasks_v2.CloudTasksClient, config: Config) -> None:
+        self._client = client
+        self._config = config
+
+    @classmethod
+    def from_config(cls, config: Config) -> CloudTasksScheduler:
+        if config.tasks_emulator_host:
+            channel = grpc.insecure_channel(config.tasks_emulator_host)
+            client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+        else:
+            client = tasks_v2.CloudTasksClient()
+        return cls(client, config)
+
+    def schedule(self, provider: str, task_id: str, body: bytes, at: datetime) -> bool:
+        queue = self._config.queue_for(provider)
+        url = f"{self._config.self_url}/poll"
+        http_request = tasks_v2.HttpRequest(
+            http_method=tasks_v2.HttpMethod.POST,
+            url=url,
+            headers={"Content-Type": "application/json"},
+            body=body,
+        )
+        if self._config.invoker_sa:
+            http_request.oidc_token = tasks_v2.OidcToken(
+                service_account_email=self._config.invoker_sa,
+                audience=self._config.self_url,
+            )
+        schedule_time = timestamp_pb2.Timestamp()
+        schedule_time.FromDatetime(at.astimezone(UTC))
+        task = tasks_v2.Task(
+            name=f"{queue}/tasks/{task_id}",
+            http_request=http_request,
+            schedule_time=schedule_time,
+            dispatch_deadline=duration_pb2.Duration(seconds=int(DISPATCH_DEADLINE.total_seconds())),
+        )
+        try:
+            self._client.create_task(parent=queue, task=task, timeout=20.0)
+        except api_exceptions.AlreadyExists:
+            log.info("task %s exists already: a duplicate delivery or submission", task_id)
+            return False
+        except TRANSIENT as exc:
+            raise InfrastructureError(f"Cloud Tasks unavailable: {exc.__class__.__name__}") from exc
+        except api_exceptions.GoogleAPICallError as exc:
+            # Permission denied, queue not found: a deployment fault that a retry may outlive
+            # (IAM propagation); never an answer to treat as scheduled.
+            raise InfrastructureError(f"Cloud Tasks refused the task: {exc.message}") from exc
+        return True

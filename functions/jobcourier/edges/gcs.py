@@ -1,0 +1,185 @@
+"""The results bucket through google-cloud-storage: the only module that imports it.
+
+    {provider}/{job_id}/00.png ... manifest.json     what consumers read
+    _jobcourier/jobs/{provider}/{job_id}.json        the submitted marker (bookkeeping)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption
+
+from jobcourier.errors import DownloadError, DownloadTransient, InfrastructureError
+from jobcourier.model import JobKey, StoredFile
+from jobcourier.naming import content_type_for
+from jobcourier.ports import Download
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+MARKERS = "_jobcourier/jobs"
+# Resumable upload chunk: the most a copy holds in memory (a multiple of 256 KiB).
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class GcsStore:
+    def __init__(self, client: storage.Client, bucket_name: str) -> None:
+        self._bucket = client.bucket(bucket_name)
+        self._client = client
+
+    @classmethod
+    def from_bucket_name(cls, bucket_name: str) -> GcsStore:
+        # STORAGE_EMULATOR_HOST, when set, is read by the client itself.
+        return cls(storage.Client(), bucket_name)
+
+    def read_manifest(self, key: JobKey) -> dict[str, Any] | None:
+        return self._read_json(f"{key.folder}/{MANIFEST}")
+
+    def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool:
+        return self._create_json(f"{key.folder}/{MANIFEST}", manifest)
+
+    def read_marker(self, key: JobKey) -> dict[str, Any] | None:
+        return self._read_json(f"{MARKERS}/{key.folder}.json")
+
+    def create_marker(self, key: JobKey, marker: Mapping[str, Any]) -> bool:
+        return self._create_json(f"{MARKERS}/{key.folder}.json", marker)
+
+    def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
+        with _translated("list"):
+            blobs = list(self._client.list_blobs(self._bucket, prefix=f"{key.folder}/"))
+        files = (_stored(blob) for blob in blobs if blob.name.rsplit("/", 1)[-1] != MANIFEST)
+        return {f.name: f for f in files}
+
+    def store_file(self, key: JobKey, name: str, download: Download, source: str) -> StoredFile:
+        blob = self._bucket.blob(f"{key.folder}/{name}", chunk_size=UPLOAD_CHUNK_BYTES)
+        blob.metadata = {"source": source}
+        reader = _ChunkReader(download.chunks)
+        try:
+            with _translated("upload"):
+                blob.upload_from_file(
+                    reader,
+                    content_type=content_type_for(name, download.content_type),
+                    if_generation_match=0,
+                    checksum="crc32c",
+                )
+        except api_exceptions.PreconditionFailed:
+            # Another delivery of this job stored it first: keep theirs, the same source.
+            log.info("%s exists already; keeping the stored object", blob.name)
+            with _translated("read"):
+                blob.reload()
+            return _stored(blob)
+        except DataCorruption as exc:  # the client deleted the corrupt object already
+            raise DownloadTransient(f"{name}: stored checksum differs from what was read") from exc
+        if download.length is not None and reader.position != download.length:
+            raise DownloadTransient(
+                f"{name}: expected {download.length} bytes. Found: {reader.position}"
+            )
+        return _stored(blob)
+
+    def _read_json(self, name: str) -> dict[str, Any] | None:
+        with _translated("read"):
+            blob = self._bucket.get_blob(name)
+            if blob is None:
+                return None
+            data: dict[str, Any] = json.loads(blob.download_as_bytes())
+        return data
+
+    def _create_json(self, name: str, value: Mapping[str, Any]) -> bool:
+        body = json.dumps(value, indent=2, sort_keys=True).encode()
+        try:
+            with _translated("write"):
+                self._bucket.blob(name).upload_from_string(
+                    body, content_type="application/json", if_generation_match=0
+                )
+        except api_exceptions.PreconditionFailed:
+            return False
+        return True
+
+
+def _stored(blob: storage.Blob) -> StoredFile:
+    return StoredFile(
+        name=blob.name.rsplit("/", 1)[-1],
+        uri=f"gs://{blob.bucket.name}/{blob.name}",
+        size=int(blob.size or 0),
+        crc32c=blob.crc32c or "",
+        md5=blob.md5_hash or "",
+        content_type=blob.content_type or "application/octet-stream",
+        source=(blob.metadata or {}).get("source", ""),
+    )
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except (api_exceptions.PreconditionFailed, DataCorruption, DownloadError):
+        raise
+    except (
+        api_exceptions.GoogleAPICallError,
+        auth_exceptions.GoogleAuthError,
+        requests.RequestException,
+    ) as exc:
+        raise InfrastructureError(f"GCS {action} failed: {exc.__class__.__name__}") from exc
+
+
+class _ChunkReader:
+    """A read()/tell() view of an iterator of chunks, for the client's resumable upload.
+
+    `read(n)` returns n bytes unless the source is exhausted (a short read means the end to
+    the client). The last block read can be re-read after `seek`, which the client uses to
+    resend a chunk after a transient failure; nothing older is kept, so memory stays bounded.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+        self._last_start = 0
+        self._last = b""
+        self._replay = 0  # bytes of _last still to hand out again after a seek
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            raise ValueError("an unbounded read would hold the whole file in memory")
+        out = bytearray()
+        if self._replay:
+            taken = self._last[len(self._last) - self._replay :][:size]
+            out += taken
+            self._replay -= len(taken)
+            if len(out) == size:
+                self.position += len(out)
+                return bytes(out)
+        fresh = bytearray()
+        while len(out) + len(fresh) < size:
+            if not self._pending:
+                self._pending = next(self._chunks, b"")
+                if not self._pending:
+                    break
+            need = size - len(out) - len(fresh)
+            fresh += self._pending[:need]
+            self._pending = self._pending[need:]
+        if fresh:
+            self._last_start = self.position + len(out)
+            self._last = bytes(fresh)
+        out += fresh
+        self.position += len(out)
+        return bytes(out)
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0 or not self._last_start <= offset <= self._last_start + len(self._last):
+            raise OSError(f"can only seek back within the last block. Asked: {offset}")
+        self._replay = self._last_start + len(self._last) - offset
+        self.position = offset
+        return offset

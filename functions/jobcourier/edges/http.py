@@ -1,0 +1,161 @@
+"""Provider HTTP through requests: status APIs and result downloads, one session per instance.
+
+Result URLs come from outside, so every hop of a download is checked before it is fetched:
+https only (plain http and loopback only with JOBCOURIER_ALLOW_PRIVATE_URLS=1), never a
+private, link-local (the metadata server) or otherwise non-global address, redirects
+followed by hand and checked again, a size cap and timeouts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from jobcourier.errors import DownloadRefused, DownloadTransient, ProviderTransient
+from jobcourier.naming import public_url
+from jobcourier.ports import Download
+from jobcourier.providers.base import ApiResponse
+
+TIMEOUT = (10.0, 60.0)  # connect, read (between bytes)
+MAX_API_ANSWER_BYTES = 1024 * 1024
+MAX_DOWNLOAD_BYTES = 5 * 1024**3
+MAX_REDIRECTS = 5
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+USER_AGENT = "jobcourier/0.1"
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.trust_env = False  # no proxy or .netrc credentials picked up from the environment
+    return session
+
+
+class RequestsProviderApi:
+    def __init__(self, session: requests.Session, base_url: str, headers: Mapping[str, str]):
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._headers = dict(headers)
+
+    def get(self, path: str, params: Mapping[str, str]) -> ApiResponse:
+        url = self._base_url + path
+        try:
+            with self._session.get(
+                url, params=params, headers=self._headers, timeout=TIMEOUT, stream=True,
+                allow_redirects=False,
+            ) as response:
+                body = _read_capped(response, MAX_API_ANSWER_BYTES)
+                return ApiResponse(response.status_code, body, dict(response.headers))
+        except requests.RequestException as exc:
+            raise ProviderTransient(
+                f"no answer from {public_url(url)} ({exc.__class__.__name__})"
+            ) from exc
+
+
+class SafeDownloader:
+    def __init__(self, session: requests.Session, *, allow_private: bool = False) -> None:
+        self._session = session
+        self._allow_private = allow_private
+
+    @contextmanager
+    def open(self, url: str) -> Iterator[Download]:
+        response = self._get_following_redirects(url)
+        try:
+            length = _content_length(response)
+            if length is not None and length > MAX_DOWNLOAD_BYTES:
+                raise DownloadRefused(
+                    f"{public_url(url)} is {length} bytes, over the {MAX_DOWNLOAD_BYTES} cap"
+                )
+            yield Download(
+                content_type=response.headers.get("Content-Type"),
+                length=length,
+                chunks=_capped_chunks(response, url),
+            )
+        finally:
+            response.close()
+
+    def _get_following_redirects(self, url: str) -> requests.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            check_url(url, allow_private=self._allow_private)
+            try:
+                response = self._session.get(
+                    url, timeout=TIMEOUT, stream=True, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                raise DownloadTransient(
+                    f"{public_url(url)}: {exc.__class__.__name__}"
+                ) from exc
+            if response.is_redirect:
+                location = response.headers.get("Location", "")
+                response.close()
+                url = urljoin(url, location)
+                continue
+            if response.status_code == 200:
+                return response
+            response.close()
+            code = response.status_code
+            # 403: an expired signed link; the next status check may hand out a fresh one.
+            if code >= 500 or code in (403, 408, 429):
+                raise DownloadTransient(f"{public_url(url)} answered HTTP {code}")
+            raise DownloadRefused(f"{public_url(url)} answered HTTP {code}")
+        raise DownloadRefused(f"{public_url(url)}: more than {MAX_REDIRECTS} redirects")
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse URLs that could reach inside our network. Raises DownloadRefused."""
+    parts = urlsplit(url)
+    allowed_schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in allowed_schemes:
+        raise DownloadRefused(f"result URL must use {' or '.join(allowed_schemes)}. "
+                              f"Found: {parts.scheme or 'no scheme'}")
+    if not parts.hostname or parts.username or parts.password:
+        raise DownloadRefused(f"result URL must name a host and no credentials: {public_url(url)}")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DownloadTransient(f"cannot resolve {parts.hostname}: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_global and not address.is_multicast:
+            continue
+        if allow_private and address.is_loopback:
+            continue
+        raise DownloadRefused(
+            f"result URL host {parts.hostname} resolves to {address}, which is not a public "
+            "address"
+        )
+
+
+def _content_length(response: requests.Response) -> int | None:
+    if response.headers.get("Content-Encoding", "identity") != "identity":
+        return None  # the header counts encoded bytes; we count decoded ones
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _capped_chunks(response: requests.Response, url: str) -> Iterator[bytes]:
+    total = 0
+    try:
+        for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+            total += len(chunk)
+            if total > MAX_DOWNLOAD_BYTES:
+                raise DownloadRefused(f"{public_url(url)} is over the {MAX_DOWNLOAD_BYTES} cap")
+            yield chunk
+    except requests.RequestException as exc:
+        raise DownloadTransient(f"{public_url(url)}: {exc.__class__.__name__}") from exc
+
+
+def _read_capped(response: requests.Response, cap: int) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > cap:
+            raise ProviderTransient(f"status answer over {cap} bytes")
+    return bytes(body)

@@ -1,0 +1,148 @@
+"""The data passed between the decision logic and the edges: frozen dataclasses, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from jobcourier.errors import BadRequest
+
+
+class Status(StrEnum):
+    """One canonical set for every provider's status words."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a word nobody modelled: never success, never failure
+
+
+class State(StrEnum):
+    """What GET /jobs and the manifest report."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class JobKey:
+    provider: str
+    job_id: str
+
+    @property
+    def folder(self) -> str:
+        return f"{self.provider}/{self.job_id}"
+
+    def task_id(self, seq: int) -> str:
+        """Deterministic and hashed, as Cloud Tasks recommends (no sequential prefixes)."""
+        digest = hashlib.sha256(f"{self.provider}\0{self.job_id}\0{seq}".encode()).hexdigest()
+        return f"{digest[:32]}-{seq}"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One result file the provider announced. `error` set: the provider failed this item."""
+
+    url: str | None
+    error: str | None = None
+    item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one status check saw, already mapped to the canonical set."""
+
+    status: Status
+    raw_status: str
+    outputs: tuple[Output, ...] = ()
+    progress: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    uri: str
+    size: int
+    crc32c: str
+    md5: str
+    content_type: str
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "uri": self.uri,
+            "size": self.size,
+            "crc32c": self.crc32c,
+            "md5": self.md5,
+            "content_type": self.content_type,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class PollTask:
+    """Everything a check needs to continue after any crash; it travels as the task body."""
+
+    key: JobKey
+    submitted_at: datetime
+    deadline_at: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
+    seq: int = 0
+    checks: int = 0
+    last_status: str | None = None
+
+    def next(self, raw_status: str | None) -> PollTask:
+        return replace(self, seq=self.seq + 1, last_status=raw_status)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "provider": self.key.provider,
+            "job_id": self.key.job_id,
+            "submitted_at": format_time(self.submitted_at),
+            "deadline_at": format_time(self.deadline_at),
+            "labels": dict(self.labels),
+            "seq": self.seq,
+            "checks": self.checks,
+            "last_status": self.last_status,
+        }
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> PollTask:
+        try:
+            return cls(
+                key=JobKey(str(body["provider"]), str(body["job_id"])),
+                submitted_at=parse_time(body["submitted_at"]),
+                deadline_at=parse_time(body["deadline_at"]),
+                labels={str(k): str(v) for k, v in (body.get("labels") or {}).items()},
+                seq=int(body.get("seq", 0)),
+                checks=int(body.get("checks", 0)),
+                last_status=body.get("last_status"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a zone: {text!r}")
+    return moment.astimezone(UTC)

@@ -1,0 +1,10 @@
+"""One module per provider. Adding one: write the module, list it here (see README)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from jobcourier.providers import spacely
+from jobcourier.providers.base import Provider
+
+REGISTRY: MappingProxyType[str, Provider] = MappingProxyType({spacely.name: spacely})

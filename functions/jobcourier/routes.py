@@ -1,0 +1,82 @@
+"""HTTP routing, and the one place where errors become HTTP answers.
+
+Cloud Tasks retries any non-2xx answer, so only an InfrastructureError (or a bug) is non-2xx
+on /poll: everything else is settled in this invocation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import flask
+
+from jobcourier.courier import Answer, Courier
+from jobcourier.errors import (
+    BadRequest,
+    ConfigurationError,
+    InfrastructureError,
+    JobcourierError,
+    UnknownJob,
+)
+from jobcourier.model import JobKey, PollTask
+from jobcourier.validation import parse_job_id, parse_json_object, parse_provider, parse_submission
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def handle(request: flask.Request, courier: Callable[[], Courier]) -> flask.Response:
+    try:
+        answer = _route(request, courier)
+    except BadRequest as exc:
+        if request.path == "/poll":
+            # A task body we cannot read will not read better on a retry: drop it, loudly.
+            log.error("dropped an unreadable poll task: %s", exc)
+            return _json(200, {"outcome": "dropped", "error": str(exc)})
+        return _json(400, {"error": str(exc)})
+    except UnknownJob as exc:
+        return _json(404, {"error": str(exc)})
+    except InfrastructureError as exc:
+        log.warning("%s %s: %s; asking for a retry", request.method, request.path, exc)
+        return _json(503, {"error": str(exc)})
+    except ConfigurationError as exc:
+        log.error("configuration: %s", exc)
+        return _json(500, {"error": str(exc)})
+    except JobcourierError as exc:  # a provider or download error that escaped its handler
+        log.exception("unhandled %s", exc.__class__.__name__)
+        return _json(500, {"error": exc.__class__.__name__})
+    except Exception:
+        # Never str(exc) in the body: a library's message can carry a URL or a header.
+        log.exception("internal error on %s %s", request.method, request.path)
+        return _json(500, {"error": "internal error"})
+    return _json(answer.http_status, answer.body)
+
+
+def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
+    parts = [p for p in request.path.split("/") if p]
+    method = request.method
+    if method == "POST" and parts == ["jobs"]:
+        job = courier()
+        return job.submit(parse_submission(_body(request, "the submission"), job.providers))
+    if method == "POST" and parts == ["poll"]:
+        return courier().poll(PollTask.from_json(_body(request, "the poll task")))
+    if method == "GET" and len(parts) == 3 and parts[0] == "jobs":
+        job = courier()
+        provider = parse_provider(parts[1], job.providers)
+        return job.status(JobKey(provider, parse_job_id(parts[2], provider)))
+    raise UnknownJob(f"no route for {method} {request.path}")
+
+
+def _body(request: flask.Request, what: str) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadRequest(f"{what} must be at most {MAX_BODY_BYTES} bytes")
+    return parse_json_object(request.get_data(cache=False)[: MAX_BODY_BYTES + 1], what)
+
+
+def _json(status: int, body: Any) -> flask.Response:
+    response = flask.jsonify(body)
+    response.status_code = status
+    return response

@@ -1,0 +1,82 @@
+"""Cloud Function entry point: `jobcourier` (see ../README.md and CONTRACT.md).
+
+Clients are created once per instance, on first use: a check that only reschedules never
+imports the storage client.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flask
+import functions_framework
+
+from jobcourier import logsafe, routes
+from jobcourier.config import Config
+from jobcourier.courier import Courier
+from jobcourier.errors import ProviderAuthError
+from jobcourier.providers import REGISTRY
+from jobcourier.providers.base import Provider, ProviderApi
+
+
+@functools.cache
+def _config() -> Config:
+    config = Config.from_env()
+    logsafe.install(secrets=config.api_keys.values())
+    return config
+
+
+@functools.cache
+def _session():  # type: ignore[no-untyped-def]
+    from jobcourier.edges.http import new_session
+
+    return new_session()
+
+
+@functools.cache
+def _scheduler():  # type: ignore[no-untyped-def]
+    from jobcourier.edges.cloud_tasks import CloudTasksScheduler
+
+    return CloudTasksScheduler.from_config(_config())
+
+
+@functools.cache
+def _store():  # type: ignore[no-untyped-def]
+    from jobcourier.edges.gcs import GcsStore
+
+    return GcsStore.from_bucket_name(_config().bucket)
+
+
+@functools.cache
+def _downloader():  # type: ignore[no-untyped-def]
+    from jobcourier.edges.http import SafeDownloader
+
+    return SafeDownloader(_session(), allow_private=_config().allow_private_urls)
+
+
+def _api_for(provider: Provider) -> ProviderApi:
+    from jobcourier.edges.http import RequestsProviderApi
+
+    config = _config()
+    key = config.api_keys.get(provider.name)
+    if not key:
+        raise ProviderAuthError(f"{provider.name.upper()}_API_KEY is not set")
+    base_url = config.base_urls.get(provider.name, provider.default_base_url)
+    return RequestsProviderApi(_session(), base_url, provider.auth_headers(key))
+
+
+@functools.cache
+def _courier() -> Courier:
+    return Courier(
+        providers=REGISTRY,
+        api_for=_api_for,
+        scheduler=_scheduler,
+        store=_store,
+        downloader=_downloader,
+        delay_scale=_config().delay_scale,
+    )
+
+
+@functions_framework.http
+def jobcourier(request: flask.Request) -> flask.Response:
+    return routes.handle(request, _courier)
