@@ -1,0 +1,131 @@
+"""Naming, pacing, configuration, log redaction and the upload reader."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from jobcourier import logsafe, naming, schedule
+from jobcourier.config import Config
+from jobcourier.edges.gcs import _ChunkReader
+from jobcourier.errors import ConfigurationError
+from jobcourier.providers import spacely
+
+
+@pytest.mark.parametrize(
+    ("content_type", "url", "name"),
+    [
+        ("image/png", "https://x/a.jpg", "03.png"),
+        ("image/jpeg; charset=binary", "https://x/a", "03.jpg"),
+        ("video/mp4", "https://x/a", "03.mp4"),
+        ("application/octet-stream", "https://x/a/b.WEBP?sig=1", "03.webp"),
+        (None, "https://x/a/b.jpeg", "03.jpg"),
+        (None, "https://x/a/b", "03.bin"),
+        ("", "https://x/a/b.toolongext", "03.bin"),
+    ],
+)
+def test_result_names(content_type, url, name):
+    assert naming.result_name(3, content_type, url) == name
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://storage.googleapis.com/b/o.png?X-Goog-Signature=abc&X-Goog-Credential=d",
+         "https://storage.googleapis.com/b/o.png"),
+        ("https://user:pw@host.example:8443/p#frag", "https://host.example:8443/p"),
+        ("https://host.example/p", "https://host.example/p"),
+    ],
+)
+def test_public_urls_carry_no_credentials(url, public):
+    assert naming.public_url(url) == public
+
+
+def test_backoff_grows_caps_and_honours_the_minimum_and_retry_after():
+    pacing = spacely.pacing
+    delays = [schedule.next_delay(pacing, n, rand=lambda: 0.5) for n in range(1, 12)]
+    assert delays[0] == pacing.min_interval_s
+    assert delays == sorted(delays) and delays[-1] == pacing.max_interval_s
+    jittered = {schedule.next_delay(pacing, 1, rand=lambda r=r: r) for r in (0.0, 1.0)}
+    assert all(d >= pacing.min_interval_s for d in jittered)
+    assert schedule.next_delay(pacing, 1, retry_after_s=90, rand=lambda: 0.5) == 90
+    assert schedule.next_delay(pacing, 1, auth_fault=True, rand=lambda: 0.5) == 600
+    assert schedule.next_delay(pacing, 1, retry_after_s=1e9) == schedule.MAX_SCHEDULE_AHEAD_S
+
+
+ENV = {
+    "JOBCOURIER_BUCKET": "b",
+    "JOBCOURIER_QUEUE": "projects/p/locations/l/queues/q",
+    "JOBCOURIER_SELF_URL": "https://f.example/",
+}
+
+
+def test_config_routes_providers_to_their_queues():
+    config = Config.from_env(
+        {**ENV, "JOBCOURIER_QUEUE_SPACELY": "projects/p/locations/l/queues/s",
+         "SPACELY_API_KEY": "k", "JOBCOURIER_DELAY_SCALE": "0.02"}
+    )
+    assert config.queue_for("spacely") == "projects/p/locations/l/queues/s"
+    assert config.queue_for("fliki") == "projects/p/locations/l/queues/q"
+    assert config.self_url == "https://f.example" and config.delay_scale == 0.02
+    assert config.invoker_sa is None and not config.allow_private_urls
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"JOBCOURIER_BUCKET": ""}, "JOBCOURIER_BUCKET is required"),
+        ({"JOBCOURIER_QUEUE": "q"}, "full queue name"),
+        ({"JOBCOURIER_QUEUE_FLIKI": "projects/p/queues/q"}, "JOBCOURIER_QUEUE_FLIKI must be"),
+        ({"JOBCOURIER_DELAY_SCALE": "fast"}, "JOBCOURIER_DELAY_SCALE"),
+        ({"JOBCOURIER_DELAY_SCALE": "0"}, "JOBCOURIER_DELAY_SCALE"),
+    ],
+)
+def test_config_errors_name_the_variable(change, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Config.from_env({**ENV, **change})
+
+
+def test_log_lines_are_json_with_query_strings_and_keys_redacted():
+    formatter = logsafe.RedactingJsonFormatter(secrets=["sk-live-123456"])
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1,
+        "GET https://h.example/o.png?X-Goog-Signature=abc failed with key %s", ("sk-live-123456",),
+        None,
+    )
+    line = json.loads(formatter.format(record))
+    assert line["severity"] == "WARNING"
+    assert "abc" not in line["message"] and "sk-live" not in line["message"]
+    assert "https://h.example/o.png?<redacted>" in line["message"]
+
+
+def test_the_upload_reader_reads_whole_blocks_and_replays_the_last_one():
+    data = bytes(range(256)) * 40
+    chunks = iter([data[i:i + 700] for i in range(0, len(data), 700)])
+    reader = _ChunkReader(chunks)
+    first = reader.read(4096)
+    assert first == data[:4096] and reader.tell() == 4096
+    second = reader.read(4096)
+    assert second == data[4096:8192]
+    reader.seek(4096)  # the client resends the last chunk after a transient failure
+    assert reader.read(4096) == second
+    rest = reader.read(4096)
+    assert rest == data[8192:] and len(rest) < 4096  # a short read is the end
+    assert reader.read(4096) == b""
+    with pytest.raises(OSError, match="last block"):
+        reader.seek(0)
+    with pytest.raises(ValueError, match="unbounded"):
+        _ChunkReader(iter([])).read()
+
+
+def test_the_upload_reader_matches_a_file_for_any_block_size():
+    data = bytes(range(256)) * 99
+    for size in (1, 7, 256, 5000, 100_000):
+        reader = _ChunkReader(iter([data[i:i + 333] for i in range(0, len(data), 333)]))
+        out = io.BytesIO()
+        while block := reader.read(size):
+            out.write(block)
+        assert out.getvalue() == data
