@@ -1,0 +1,337 @@
+/**
+ * jobcourier: an HTTP Cloud Function (2nd gen) that checks a provider job's status once per
+ * invocation, reschedules itself through Cloud Tasks while the job runs, and streams the results
+ * into a GCS bucket. Terraform owns every resource here, the function included; Cloud Build runs
+ * `terraform apply` (docs/deploy.md).
+ *
+ * Who can do what (everything bound on the resource, member by member):
+ *   runtime SA  - enqueue on the poll queues; create/get/delete objects in the results bucket;
+ *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys.
+ *   invoker SA  - run.invoker on this function's Cloud Run service. Nothing else.
+ *   build SA    - read the source bucket, push to the function's image repository, write logs.
+ *   GCS agent   - publish to the notification topic.
+ */
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+locals {
+  providers = ["spacely", "gepetto", "sellerpic", "fliki"]
+
+  results_bucket_name = coalesce(var.results_bucket_name, "${var.project_id}-jobcourier-results")
+  source_bucket_name  = coalesce(var.source_bucket_name, "${var.project_id}-jobcourier-source")
+
+  # The function's own URL. It cannot be read from the function resource without a cycle (the
+  # function's environment would depend on the function), and a 2nd gen function's
+  # cloudfunctions.net URL is fixed by region, project and name.
+  function_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.function_name}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Identities
+# ---------------------------------------------------------------------------------------------
+
+resource "google_service_account" "runtime" {
+  project      = var.project_id
+  account_id   = var.runtime_service_account_id
+  display_name = "jobcourier function runtime"
+  description  = "Identity of the jobcourier function: polls providers, enqueues its own checks, writes results."
+}
+
+resource "google_service_account" "invoker" {
+  project      = var.project_id
+  account_id   = var.invoker_service_account_id
+  display_name = "jobcourier poll-task invoker"
+  description  = "OIDC identity carried by jobcourier's Cloud Tasks poll tasks; may only invoke the function."
+}
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = var.build_service_account_id
+  display_name = "jobcourier function build"
+  description  = "Builds the jobcourier function's image from its zipped source."
+}
+
+# actAs on the invoker account only: creating a task with an OIDC token for an account needs
+# iam.serviceAccounts.actAs on that account (Cloud Tasks OidcToken). The Cloud Tasks service
+# agent needs no grant: its own role already lets it mint the token.
+resource "google_service_account_iam_member" "runtime_acts_as_invoker" {
+  service_account_id = google_service_account.invoker.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.runtime.member
+}
+
+# ---------------------------------------------------------------------------------------------
+# Poll queues
+# ---------------------------------------------------------------------------------------------
+
+module "poll_queue" {
+  source   = "./modules/poll_queue"
+  for_each = toset(concat(["default"], local.providers))
+
+  project_id         = var.project_id
+  location           = var.region
+  name               = var.queue_names[each.key]
+  rate_limits        = var.queue_rate_limits[each.key]
+  retry_config       = var.queue_retry_configs[each.key]
+  log_sampling_ratio = var.queue_log_sampling_ratio
+  enqueuers = {
+    runtime = google_service_account.runtime.member
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Results bucket, notifications, and the function's access to it
+# ---------------------------------------------------------------------------------------------
+
+# Exactly what the function does to results: create objects (create-only writes and the
+# manifest), read them (idempotent re-delivery, job state), and delete one (an upload whose
+# checksum did not verify; replacing its own bookkeeping objects also needs delete).
+# No list, no update of metadata, no bucket permissions: roles/storage.objectUser would add
+# list, update, restore and multipart uploads.
+resource "google_project_iam_custom_role" "results_writer" {
+  project     = var.project_id
+  role_id     = var.results_writer_role_id
+  title       = "jobcourier results writer"
+  description = "Create, read and delete objects; granted on the jobcourier results bucket only."
+  permissions = [
+    "storage.objects.create",
+    "storage.objects.delete",
+    "storage.objects.get",
+  ]
+}
+
+module "results_bucket" {
+  source = "./modules/results_bucket"
+
+  project_id                    = var.project_id
+  name                          = local.results_bucket_name
+  location                      = coalesce(var.results_bucket_location, var.region)
+  labels                        = var.labels
+  lifecycle_rules               = var.results_lifecycle_rules
+  soft_delete_retention_seconds = var.results_soft_delete_retention_seconds
+  force_destroy                 = var.results_force_destroy
+  object_writer_role            = google_project_iam_custom_role.results_writer.name
+  writers = {
+    runtime = google_service_account.runtime.member
+  }
+  readers     = var.results_readers
+  topic_name  = var.notification_topic_name
+  subscribers = var.notification_subscribers
+}
+
+# ---------------------------------------------------------------------------------------------
+# Provider API keys: the secrets only. Versions (the key values) are added outside Terraform,
+# so no key ever passes through a variable, a plan or the state.
+# ---------------------------------------------------------------------------------------------
+
+resource "google_secret_manager_secret" "provider_key" {
+  for_each = toset(local.providers)
+
+  project             = var.project_id
+  secret_id           = "${var.secret_id_prefix}${each.key}-api-key"
+  labels              = var.labels
+  deletion_protection = var.deletion_protection
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_reads_provider_key" {
+  for_each = google_secret_manager_secret.provider_key
+
+  project   = each.value.project
+  secret_id = each.value.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.runtime.member
+}
+
+# ---------------------------------------------------------------------------------------------
+# Function source and build
+# ---------------------------------------------------------------------------------------------
+
+resource "google_storage_bucket" "source" {
+  #checkov:skip=CKV_GCP_62:Holds only the zipped function source; access is recorded by Cloud Audit Logs.
+  #checkov:skip=CKV_GCP_78:Every source archive is a new object named by its content hash; nothing is overwritten, so versioning has nothing to keep.
+  project                     = var.project_id
+  name                        = local.source_bucket_name
+  location                    = var.region
+  labels                      = var.labels
+  force_destroy               = true
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+}
+
+data "archive_file" "source" {
+  type             = "zip"
+  source_dir       = "${path.module}/../functions"
+  output_path      = "${path.module}/.terraform/tmp/jobcourier-source.zip"
+  output_file_mode = "0644"
+  excludes = [
+    "**/__pycache__",
+    "**/__pycache__/**",
+    "**/*.pyc",
+  ]
+}
+
+# Named by the archive's hash: a code change is a new object, which rolls out a new revision.
+resource "google_storage_bucket_object" "source" {
+  bucket       = google_storage_bucket.source.name
+  name         = "${var.function_name}/source-${data.archive_file.source.output_md5}.zip"
+  source       = data.archive_file.source.output_path
+  content_type = "application/zip"
+}
+
+resource "google_artifact_registry_repository" "functions" {
+  #checkov:skip=CKV_GCP_84:Images hold the function's code and its pinned public dependencies, no data and no secrets (keys come from Secret Manager at run time); Google-managed encryption is enough and a CMEK would add a key the team must run.
+  project       = var.project_id
+  location      = var.region
+  repository_id = var.artifact_repository_id
+  description   = "Images built for the jobcourier function."
+  format        = "DOCKER"
+  labels        = var.labels
+
+  cleanup_policies {
+    id     = "keep-most-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = var.artifact_keep_count
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-older"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_pushes_images" {
+  project    = google_artifact_registry_repository.functions.project
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+# Build logs can only be granted on the project (there is no narrower resource for them).
+resource "google_project_iam_member" "build_writes_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+# ---------------------------------------------------------------------------------------------
+# The function
+# ---------------------------------------------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "jobcourier" {
+  #checkov:skip=CKV_GCP_124:Ingress defaults to ALLOW_ALL because upstream jobs and the Cloud Build smoke check call from outside any VPC; every request still needs an ID token of a principal holding run.invoker on this service (no allUsers binding, refused by variable validation). Set ingress_settings = "ALLOW_INTERNAL_ONLY" where all callers are internal (docs/deploy.md).
+  project     = var.project_id
+  location    = var.region
+  name        = var.function_name
+  description = "Polls generative-AI provider jobs through Cloud Tasks and streams their results into GCS."
+  labels      = var.labels
+
+  build_config {
+    runtime           = "python312"
+    entry_point       = "jobcourier"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.runtime.email
+    timeout_seconds                  = var.function_timeout_seconds
+    available_memory                 = var.function_memory
+    max_instance_count               = var.function_max_instances
+    min_instance_count               = 0
+    max_instance_request_concurrency = 1
+    ingress_settings                 = var.ingress_settings
+    all_traffic_on_latest_revision   = true
+
+    environment_variables = {
+      JOBCOURIER_BUCKET          = module.results_bucket.name
+      JOBCOURIER_QUEUE           = module.poll_queue["default"].id
+      JOBCOURIER_QUEUE_SPACELY   = module.poll_queue["spacely"].id
+      JOBCOURIER_QUEUE_GEPETTO   = module.poll_queue["gepetto"].id
+      JOBCOURIER_QUEUE_SELLERPIC = module.poll_queue["sellerpic"].id
+      JOBCOURIER_QUEUE_FLIKI     = module.poll_queue["fliki"].id
+      JOBCOURIER_SELF_URL        = local.function_url
+      JOBCOURIER_INVOKER_SA      = google_service_account.invoker.email
+    }
+
+    secret_environment_variables {
+      key        = "SPACELY_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.provider_key["spacely"].secret_id
+      version    = var.provider_key_versions.spacely
+    }
+
+    secret_environment_variables {
+      key        = "GEPETTO_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.provider_key["gepetto"].secret_id
+      version    = var.provider_key_versions.gepetto
+    }
+
+    secret_environment_variables {
+      key        = "SELLERPIC_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.provider_key["sellerpic"].secret_id
+      version    = var.provider_key_versions.sellerpic
+    }
+
+    secret_environment_variables {
+      key        = "FLIKI_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.provider_key["fliki"].secret_id
+      version    = var.provider_key_versions.fliki
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.runtime_reads_provider_key,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_project_iam_member.build_writes_logs,
+  ]
+}
+
+# Invocation: run.invoker on this function's Cloud Run service only (2nd gen functions are
+# invoked through Cloud Run). No allUsers, no allAuthenticatedUsers.
+resource "google_cloud_run_v2_service_iam_member" "poll_task_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.jobcourier.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.invoker.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "caller" {
+  for_each = toset(var.invoker_members)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.jobcourier.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
+}
