@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -39,6 +39,7 @@ class ServedFile:
     # A large file is produced in chunks on the fly, never held whole.
     size: int | None = None
     seed: str = ""
+    failures: list[int] = field(default_factory=list)  # HTTP statuses served first
 
     def chunks(self) -> Iterator[bytes]:
         if self.size is None:
@@ -112,6 +113,8 @@ class FakeServer:
         served = self.files.get(name)
         if served is None:
             return Response("no such file", status=404)
+        if served.failures:
+            return Response("failing on purpose", status=served.failures.pop(0))
         response = Response(
             served.chunks(), content_type=served.content_type, direct_passthrough=True
         )

@@ -25,6 +25,7 @@ TRANSIENT = (
     api_exceptions.InternalServerError,
     api_exceptions.TooManyRequests,
     api_exceptions.Unknown,
+    api_exceptions.RetryError,
 )
 
 

@@ -17,6 +17,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from jobcourier.errors import DownloadError, DownloadTransient, InfrastructureError
 from jobcourier.model import JobKey, StoredFile
@@ -29,6 +30,10 @@ MANIFEST = "manifest.json"
 MARKERS = "_jobcourier/jobs"
 # Resumable upload chunk: the most a copy holds in memory (a multiple of 256 KiB).
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+# GCS unreachable for this long: answer 503 and let Cloud Tasks retry with its own backoff,
+# rather than hold the invocation for the client's default two minutes.
+RETRY = DEFAULT_RETRY.with_timeout(10.0)
+TIMEOUT = (5.0, 60.0)
 
 
 class GcsStore:
@@ -55,7 +60,11 @@ class GcsStore:
 
     def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
         with _translated("list"):
-            blobs = list(self._client.list_blobs(self._bucket, prefix=f"{key.folder}/"))
+            blobs = list(
+                self._client.list_blobs(
+                    self._bucket, prefix=f"{key.folder}/", retry=RETRY, timeout=TIMEOUT
+                )
+            )
         files = (_stored(blob) for blob in blobs if blob.name.rsplit("/", 1)[-1] != MANIFEST)
         return {f.name: f for f in files}
 
@@ -70,12 +79,14 @@ class GcsStore:
                     content_type=content_type_for(name, download.content_type),
                     if_generation_match=0,
                     checksum="crc32c",
+                    retry=RETRY,
+                    timeout=TIMEOUT,
                 )
         except api_exceptions.PreconditionFailed:
             # Another delivery of this job stored it first: keep theirs, the same source.
             log.info("%s exists already; keeping the stored object", blob.name)
             with _translated("read"):
-                blob.reload()
+                blob.reload(retry=RETRY, timeout=TIMEOUT)
             return _stored(blob)
         except DataCorruption as exc:  # the client deleted the corrupt object already
             raise DownloadTransient(f"{name}: stored checksum differs from what was read") from exc
@@ -87,10 +98,10 @@ class GcsStore:
 
     def _read_json(self, name: str) -> dict[str, Any] | None:
         with _translated("read"):
-            blob = self._bucket.get_blob(name)
+            blob = self._bucket.get_blob(name, retry=RETRY, timeout=TIMEOUT)
             if blob is None:
                 return None
-            data: dict[str, Any] = json.loads(blob.download_as_bytes())
+            data: dict[str, Any] = json.loads(blob.download_as_bytes(retry=RETRY, timeout=TIMEOUT))
         return data
 
     def _create_json(self, name: str, value: Mapping[str, Any]) -> bool:
@@ -98,7 +109,11 @@ class GcsStore:
         try:
             with _translated("write"):
                 self._bucket.blob(name).upload_from_string(
-                    body, content_type="application/json", if_generation_match=0
+                    body,
+                    content_type="application/json",
+                    if_generation_match=0,
+                    retry=RETRY,
+                    timeout=TIMEOUT,
                 )
         except api_exceptions.PreconditionFailed:
             return False
@@ -125,6 +140,7 @@ def _translated(action: str) -> Iterator[None]:
         raise
     except (
         api_exceptions.GoogleAPICallError,
+        api_exceptions.RetryError,
         auth_exceptions.GoogleAuthError,
         requests.RequestException,
     ) as exc:
