@@ -1,0 +1,74 @@
+"""The whole loop as it runs in production, on this machine: the function under
+functions-framework, the Cloud Tasks emulator really dispatching poll tasks to it, the GCS
+emulator holding the bucket and a fake Spacely serving statuses and files."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Iterator
+
+import google_crc32c
+import pytest
+from google.cloud import storage
+
+from devstack.stack import BUCKET, Stack
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with Stack(delay_scale=0.02) as running:
+        yield running
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def test_jobs_go_from_submission_to_manifest_through_real_dispatches(stack: Stack):
+    slow, failing, lost = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("slow", "fail", "odd"))
+    served = stack.spacely.add_job(slow, pending_checks=4, files=3)
+    stack.spacely.add_job(failing, pending_checks=1, final_status="failed")
+    stack.spacely.add_job(lost, pending_checks=0, final_status="rendering")
+
+    assert stack.submit("spacely", slow, labels={"order": "A-17"}).status_code == 202
+    assert stack.submit("spacely", failing).status_code == 202
+    # 300 s at scale 0.02: six seconds of checks that never see a known status
+    assert stack.submit("spacely", lost, deadline_seconds=300).status_code == 202
+    duplicate = stack.submit("spacely", slow)
+    assert duplicate.status_code == 202 and duplicate.json()["duplicate"] is True
+    refused = stack.submit("spacely", "../escape")
+    assert refused.status_code == 400 and "must not contain" in refused.json()["error"]
+
+    manifest = stack.wait_settled("spacely", slow)
+    assert manifest["state"] == "succeeded" and manifest["labels"] == {"order": "A-17"}
+    # one chain despite the duplicate submission: every check is one dispatched task
+    status_calls = [c for c in stack.spacely.status_calls("/api/v1/generate/poll-result")
+                    if c.args["refId"] == slow]
+    assert manifest["checks"] == len(status_calls) == 5
+    gaps = [b.at - a.at for a, b in zip(status_calls, status_calls[1:], strict=False)]
+    assert min(gaps) >= 5 * 0.02 * 0.9  # Spacely's minimum interval, scaled
+    bucket = storage.Client().bucket(BUCKET)
+    for index, data in enumerate(served):
+        entry = manifest["files"][index]
+        blob = bucket.get_blob(f"spacely/{slow}/{index:02d}.png")
+        assert blob.download_as_bytes() == data
+        assert entry["md5"] == blob.md5_hash == b64(hashlib.md5(data).digest())  # noqa: S324
+        assert entry["crc32c"] == blob.crc32c == b64(google_crc32c.Checksum(data).digest())
+        assert entry["size"] == len(data)
+
+    failed = stack.wait_settled("spacely", failing)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "provider_failed"
+
+    timed_out = stack.wait_settled("spacely", lost)
+    assert timed_out["state"] == "timed_out"
+    assert "'rendering'" in timed_out["error"]["message"]
+    assert "unrecognised status 'rendering'" in stack.function.tail(400)
+
+    again = stack.submit("spacely", slow)
+    assert again.status_code == 200 and again.json()["manifest"] == manifest
+    assert stack.job("spacely", "never-submitted").status_code == 404
+    listing = sorted(b.name for b in bucket.list_blobs(prefix=f"spacely/{slow}/"))
+    assert listing == [f"spacely/{slow}/{n}" for n in ("00.png", "01.png", "02.png",
+                                                         "manifest.json")]
