@@ -5,7 +5,7 @@
  * `terraform apply` (docs/deploy.md).
  *
  * Who can do what (everything bound on the resource, member by member):
- *   runtime SA  - enqueue on the poll queues; create/get/delete objects in the results bucket;
+ *   runtime SA  - enqueue on the poll queues; create/get/list/delete objects in the results bucket;
  *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys.
  *   invoker SA  - run.invoker on this function's Cloud Run service. Nothing else.
  *   build SA    - read the source bucket, push to the function's image repository, write logs.
@@ -86,20 +86,22 @@ module "poll_queue" {
 # Results bucket, notifications, and the function's access to it
 # ---------------------------------------------------------------------------------------------
 
-# Exactly what the function does to results: create objects (create-only writes and the
-# manifest), read them (idempotent re-delivery, job state), and delete one (an upload whose
-# checksum did not verify; replacing its own bookkeeping objects also needs delete).
-# No list, no update of metadata, no bucket permissions: roles/storage.objectUser would add
-# list, update, restore and multipart uploads.
+# Exactly what the function does to results (functions/jobcourier/edges/gcs.py; a test keeps
+# the two in step): create objects (create-only writes of results, manifest and markers), get
+# them (manifest and marker reads, an existing result's metadata), list a job's folder (results
+# stored by an earlier delivery) and delete (the storage client removes an upload whose crc32c
+# did not verify). No update, no restore, no bucket or IAM permissions: roles/storage.objectUser
+# would add those and multipart uploads.
 resource "google_project_iam_custom_role" "results_writer" {
   project     = var.project_id
   role_id     = var.results_writer_role_id
   title       = "jobcourier results writer"
-  description = "Create, read and delete objects; granted on the jobcourier results bucket only."
+  description = "Create, get, list and delete objects; granted on the jobcourier results bucket only."
   permissions = [
     "storage.objects.create",
     "storage.objects.delete",
     "storage.objects.get",
+    "storage.objects.list",
   ]
 }
 
