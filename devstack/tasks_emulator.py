@@ -7,8 +7,8 @@ cannot show").
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from devstack.processes import ROOT, Process, free_port, port_open
@@ -44,24 +44,18 @@ def ensure_venv() -> Path:
     wanted = REQUIREMENTS.read_bytes()
     if python.exists() and STAMP.exists() and STAMP.read_bytes() == wanted:
         return python
-    uv = [sys.executable, "-m", "uv"] if _has_uv_module() else ["uv"]
-    subprocess.run([*uv, "venv", "-q", "--allow-existing", "--python", "3.11", str(VENV)],
+    uv = shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is not on PATH: run through scripts/local or scripts/test")
+    subprocess.run([uv, "venv", "-q", "--allow-existing", "--python", "3.11", str(VENV)],
                    check=True)
     subprocess.run(
-        [*uv, "pip", "install", "-q", "--python", str(python), "--require-hashes",
+        [uv, "pip", "install", "-q", "--python", str(python), "--require-hashes",
          "-r", str(REQUIREMENTS)],
         check=True,
     )
     STAMP.write_bytes(wanted)
     return python
-
-
-def _has_uv_module() -> bool:
-    try:
-        import uv  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class TasksEmulator:
