@@ -135,6 +135,9 @@ class Courier:
         except ProviderProtocolError as exc:
             log.warning("%s: %s", task.key.folder, exc)
             return self._continue(task, provider, f"error: {exc}")
+        if seen.progress is not None:
+            task = task.with_progress(self._provider_seconds_since(task.submitted_at),
+                                      seen.progress)
         if seen.status is Status.UNKNOWN:
             log.warning("%s: unrecognised status %r, still checking", task.key.folder,
                         seen.raw_status)
@@ -159,9 +162,14 @@ class Courier:
         if now >= task.deadline_at:
             message = f"still not done at the deadline; last status seen: {last_status!r}"
             return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
+        history = schedule.History(
+            checks=task.checks,
+            elapsed_s=self._provider_seconds_since(task.submitted_at),
+            progress=task.progress,
+        )
         delay = schedule.next_delay(
             provider.pacing,
-            task.checks,
+            history,
             retry_after_s=retry_after_s,
             auth_fault=auth_fault,
             rand=self._rand,
@@ -258,6 +266,10 @@ class Courier:
 
     def _seconds(self, provider_seconds: float) -> timedelta:
         return timedelta(seconds=provider_seconds * self._scale)
+
+    def _provider_seconds_since(self, moment: datetime) -> float:
+        """Real seconds elapsed, in the provider's (unscaled) time."""
+        return (self._clock() - moment).total_seconds() / self._scale
 
 
 def _pending_body(marker: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 
 from jobcourier.errors import BadRequest
 
+MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
+
 
 class Status(StrEnum):
     """One canonical set for every provider's status words."""
@@ -101,9 +103,15 @@ class PollTask:
     seq: int = 0
     checks: int = 0
     last_status: str | None = None
+    # (seconds since submission, fraction done) as the provider reported, newest last
+    progress: tuple[tuple[float, float], ...] = ()
 
     def next(self, raw_status: str | None) -> PollTask:
         return replace(self, seq=self.seq + 1, last_status=raw_status)
+
+    def with_progress(self, elapsed_s: float, fraction: float) -> PollTask:
+        samples = (*self.progress, (round(elapsed_s, 3), round(fraction, 4)))
+        return replace(self, progress=samples[-MAX_PROGRESS_SAMPLES:])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +124,7 @@ class PollTask:
             "seq": self.seq,
             "checks": self.checks,
             "last_status": self.last_status,
+            "progress": [list(sample) for sample in self.progress],
         }
 
     def to_bytes(self) -> bytes:
@@ -132,6 +141,9 @@ class PollTask:
                 seq=int(body.get("seq", 0)),
                 checks=int(body.get("checks", 0)),
                 last_status=body.get("last_status"),
+                progress=tuple(
+                    (float(t), float(f)) for t, f in body.get("progress") or ()
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc

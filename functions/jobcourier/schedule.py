@@ -23,20 +23,29 @@ class Pacing:
     default_deadline_s: float  # when the submission names none
 
 
+@dataclass(frozen=True)
+class History:
+    """What the task carries about the job so far. Seconds are provider seconds (unscaled)."""
+
+    checks: int  # status checks done, this one included
+    elapsed_s: float  # since submission
+    progress: tuple[tuple[float, float], ...] = ()  # (elapsed_s, fraction 0..1), oldest first
+
+
 def first_delay(pacing: Pacing) -> float:
     return pacing.first_check_s
 
 
 def next_delay(
     pacing: Pacing,
-    checks_done: int,
+    history: History,
     *,
     retry_after_s: float | None = None,
     auth_fault: bool = False,
     rand: Callable[[], float] = random.random,
 ) -> float:
     """Seconds from this check to the next one of the same job (capped exponential, jittered)."""
-    base = pacing.min_interval_s * pacing.factor ** max(checks_done - 1, 0)
+    base = pacing.min_interval_s * pacing.factor ** max(history.checks - 1, 0)
     delay = min(base, pacing.max_interval_s)
     delay *= 1 + pacing.jitter * (2 * rand() - 1)
     if auth_fault:

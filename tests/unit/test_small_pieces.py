@@ -46,14 +46,17 @@ def test_public_urls_carry_no_credentials(url, public):
 
 def test_backoff_grows_caps_and_honours_the_minimum_and_retry_after():
     pacing = spacely.pacing
-    delays = [schedule.next_delay(pacing, n, rand=lambda: 0.5) for n in range(1, 12)]
+    def h(n: int) -> schedule.History:
+        return schedule.History(checks=n, elapsed_s=10.0 * n)
+
+    delays = [schedule.next_delay(pacing, h(n), rand=lambda: 0.5) for n in range(1, 12)]
     assert delays[0] == pacing.min_interval_s
     assert delays == sorted(delays) and delays[-1] == pacing.max_interval_s
-    jittered = {schedule.next_delay(pacing, 1, rand=lambda r=r: r) for r in (0.0, 1.0)}
+    jittered = {schedule.next_delay(pacing, h(1), rand=lambda r=r: r) for r in (0.0, 1.0)}
     assert all(d >= pacing.min_interval_s for d in jittered)
-    assert schedule.next_delay(pacing, 1, retry_after_s=90, rand=lambda: 0.5) == 90
-    assert schedule.next_delay(pacing, 1, auth_fault=True, rand=lambda: 0.5) == 600
-    assert schedule.next_delay(pacing, 1, retry_after_s=1e9) == schedule.MAX_SCHEDULE_AHEAD_S
+    assert schedule.next_delay(pacing, h(1), retry_after_s=90, rand=lambda: 0.5) == 90
+    assert schedule.next_delay(pacing, h(1), auth_fault=True, rand=lambda: 0.5) == 600
+    assert schedule.next_delay(pacing, h(1), retry_after_s=1e9) == schedule.MAX_SCHEDULE_AHEAD_S
 
 
 ENV = {
