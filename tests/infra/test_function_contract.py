@@ -1,0 +1,208 @@
+"""The function Terraform deploys is the one the code expects: source, entry point, runtime,
+environment variable names, queues and provider keys (CONTRACT.md, "Configuration")."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from jobcourier import config
+from tests.infra import tf
+from tests.infra.conftest import INFRA, REPO
+
+
+@pytest.fixture(scope="module")
+def function(root: tf.Module) -> tf.Block:
+    functions = root.of_type("google_cloudfunctions2_function")
+    assert len(functions) == 1, "expected exactly one function, owned by Terraform"
+    return functions[0]
+
+
+@pytest.fixture(scope="module")
+def build_config(function: tf.Block) -> dict:
+    return tf.first(function.body["build_config"])
+
+
+@pytest.fixture(scope="module")
+def service_config(function: tf.Block) -> dict:
+    return tf.first(function.body["service_config"])
+
+
+@pytest.fixture(scope="module")
+def environment(service_config: dict) -> dict[str, str]:
+    return service_config["environment_variables"]
+
+
+@pytest.fixture(scope="module")
+def secret_environment(service_config: dict) -> dict[str, dict]:
+    return {entry["key"]: entry for entry in service_config["secret_environment_variables"]}
+
+
+def test_runtime_and_entry_point(build_config: dict) -> None:
+    assert build_config["runtime"] == "python312"
+    assert build_config["entry_point"] == "jobcourier"
+
+
+def test_entry_point_is_a_function_in_main_py() -> None:
+    main = REPO / "functions" / "main.py"
+    assert main.exists(), "functions/main.py is the deployable source's entry module"
+    tree = ast.parse(main.read_text(encoding="utf-8"))
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert "jobcourier" in names, f"expected a top-level function 'jobcourier'. Found: {names}"
+
+
+def test_source_is_the_functions_directory_named_by_its_hash(
+    root: tf.Module, build_config: dict
+) -> None:
+    storage_source = tf.first(tf.first(build_config["source"])["storage_source"])
+    assert "google_storage_bucket_object.source.name" in storage_source["object"]
+
+    archives = [d for d in root.data if d.type == "archive_file"]
+    assert len(archives) == 1
+    archive = archives[0].body
+    source_dir = archive["source_dir"]
+    assert source_dir.endswith("/../functions"), source_dir
+    assert (INFRA / "../functions").resolve() == REPO / "functions"
+    assert (REPO / "functions" / "main.py").exists()
+
+    source_object = root.resource("google_storage_bucket_object", "source").body
+    assert f"data.archive_file.{archives[0].name}.output_md5" in source_object["name"]
+    assert f"data.archive_file.{archives[0].name}.output_path" in source_object["source"]
+
+
+def test_deployable_source_declares_its_dependencies() -> None:
+    # The Python buildpack installs functions/requirements.txt; nothing else reaches the build.
+    requirements = REPO / "functions" / "requirements.txt"
+    assert requirements.exists(), "functions/requirements.txt (exported from uv.lock) is missing"
+    text = requirements.read_text(encoding="utf-8")
+    assert "functions-framework==" in text
+
+
+def test_environment_variable_names_are_ones_the_code_reads(
+    environment: dict, secret_environment: dict
+) -> None:
+    unknown = (set(environment) | set(secret_environment)) - set(config.ENVIRONMENT_VARIABLES)
+    assert unknown == set(), "set on the function but never read by jobcourier.config"
+
+
+def test_required_configuration_is_set(environment: dict) -> None:
+    for name in (config.BUCKET, config.QUEUE, config.SELF_URL, config.INVOKER_SA):
+        assert name in environment, f"{name} is required in production"
+    assert "module.results_bucket.name" in environment[config.BUCKET]
+    assert "google_service_account.invoker.email" in environment[config.INVOKER_SA]
+
+
+def test_no_local_only_variable_reaches_production(environment: dict) -> None:
+    local_only = {
+        config.ALLOW_PRIVATE_URLS,
+        config.TASKS_EMULATOR_HOST,
+        config.STORAGE_EMULATOR_HOST,
+        config.DELAY_SCALE,
+        *(config.base_url_env_var(p) for p in config.PROVIDERS),
+    }
+    assert local_only & set(environment) == set()
+
+
+def test_self_url_is_the_predictable_function_url(root: tf.Module, environment: dict) -> None:
+    # Reading the URL from the function itself would be a cycle; the 2nd gen URL is fixed.
+    assert environment[config.SELF_URL] == "${local.function_url}"
+    assert root.locals["function_url"] == (
+        "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.function_name}"
+    )
+
+
+def test_terraform_knows_the_same_providers_as_the_code(root: tf.Module) -> None:
+    assert tuple(root.locals["providers"]) == config.PROVIDERS
+
+
+def test_default_queue_and_one_queue_per_provider(root: tf.Module, environment: dict) -> None:
+    call = root.module_calls["poll_queue"]
+    assert call["source"] == "./modules/poll_queue"
+    assert call["for_each"] == '${toset(concat(["default"], local.providers))}'
+    routes = {"default": config.QUEUE} | {p: config.queue_env_var(p) for p in config.PROVIDERS}
+    for route, env_var in routes.items():
+        assert environment.get(env_var) == f'${{module.poll_queue["{route}"].id}}', env_var
+        for variable in ("queue_names", "queue_rate_limits", "queue_retry_configs"):
+            assert route in root.variables[variable]["default"], f"{variable} lacks {route}"
+
+
+def test_queue_names_are_variables_with_distinct_valid_ids(root: tf.Module) -> None:
+    names = root.variables["queue_names"]["default"]
+    assert len(set(names.values())) == len(names)
+    for name in names.values():
+        assert re.fullmatch(r"[A-Za-z0-9-]{1,100}", name), name
+
+
+def test_queue_module_outputs_the_full_name_the_code_validates(modules: dict) -> None:
+    output = modules["poll_queue"].outputs["id"]["value"]
+    assert "projects/%s/locations/%s/queues/%s" in output
+    assert "google_cloud_tasks_queue.queue.project" in output
+    assert "google_cloud_tasks_queue.queue.location" in output
+    assert "google_cloud_tasks_queue.queue.name" in output
+
+
+def test_each_provider_key_is_a_secret_environment_variable(
+    root: tf.Module, secret_environment: dict
+) -> None:
+    secrets = root.resource("google_secret_manager_secret", "provider_key").body
+    assert secrets["for_each"] == "${toset(local.providers)}"
+    for provider in config.PROVIDERS:
+        entry = secret_environment.get(config.api_key_env_var(provider))
+        assert entry, f"{config.api_key_env_var(provider)} is not a secret environment variable"
+        assert entry["secret"] == (
+            f'${{google_secret_manager_secret.provider_key["{provider}"].secret_id}}'
+        )
+        assert entry["version"] == f"${{var.provider_key_versions.{provider}}}"
+    assert set(secret_environment) == {config.api_key_env_var(p) for p in config.PROVIDERS}
+
+
+def test_key_values_never_pass_through_terraform(modules: dict) -> None:
+    blocks = list(tf.all_blocks(modules))
+    assert not [b.address for b in blocks if b.type == "google_secret_manager_secret_version"]
+    for module in modules.values():
+        for name, variable in module.variables.items():
+            assert not re.search(r"api_key|secret_data|password|token", name), name
+            assert not variable.get("sensitive"), f"{name}: no secret value is a variable"
+
+
+def test_function_timeout_leaves_room_for_streaming(root: tf.Module, service_config: dict) -> None:
+    assert service_config["timeout_seconds"] == "${var.function_timeout_seconds}"
+    assert 300 <= root.variables["function_timeout_seconds"]["default"] <= 1800
+    assert service_config["max_instance_request_concurrency"] == 1
+    assert service_config["service_account_email"] == "${google_service_account.runtime.email}"
+
+
+COLD_START_MARGIN_SECONDS = 30
+
+
+def _dispatch_deadline_seconds() -> int | None:
+    path = REPO / "functions" / "jobcourier" / "edges" / "cloud_tasks.py"
+    if not path.exists():
+        return None
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "DISPATCH_DEADLINE" for t in node.targets)
+            and isinstance(node.value, ast.Call)
+        ):
+            for keyword in node.value.keywords:
+                if keyword.arg == "seconds" and isinstance(keyword.value, ast.Constant):
+                    return int(keyword.value.value)
+    return None
+
+
+def test_cloud_tasks_waits_at_least_as_long_as_the_function_may_run(root: tf.Module) -> None:
+    """Cloud Tasks retries an attempt once its dispatch_deadline passes, but the function keeps
+    running until its own timeout: a deadline shorter than the timeout starts a second,
+    concurrent copy of the same job beside one still streaming."""
+    deadline = _dispatch_deadline_seconds()
+    if deadline is None:
+        pytest.skip("no DISPATCH_DEADLINE = timedelta(seconds=N) in edges/cloud_tasks.py")
+    timeout = root.variables["function_timeout_seconds"]["default"]
+    # The deadline also covers dispatch and a cold start, which the function timeout does not.
+    assert timeout + COLD_START_MARGIN_SECONDS <= deadline <= 1800, (
+        f"dispatch_deadline {deadline} s must be at least the function timeout {timeout} s "
+        f"plus {COLD_START_MARGIN_SECONDS} s, and at most 1800 s (Cloud Tasks' ceiling)"
+    )
