@@ -17,7 +17,7 @@ import google_crc32c
 
 from jobcourier.courier import Courier
 from jobcourier.errors import DownloadError, InfrastructureError
-from jobcourier.model import JobKey, PollTask, StoredFile
+from jobcourier.model import JobKey, PollTask, Record, StoredFile
 from jobcourier.ports import Download
 from jobcourier.providers import REGISTRY
 from jobcourier.providers.base import ApiResponse, Provider
@@ -95,11 +95,11 @@ class FakeStore:
     def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool:
         return self._create(f"{key.folder}/manifest.json", manifest)
 
-    def read_marker(self, key: JobKey) -> dict[str, Any] | None:
-        return self._read(f"_jobcourier/jobs/{key.folder}.json")
+    def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None:
+        return self._read(f"_jobcourier/{kind.value}/{key.folder}.json")
 
-    def create_marker(self, key: JobKey, marker: Mapping[str, Any]) -> bool:
-        return self._create(f"_jobcourier/jobs/{key.folder}.json", marker)
+    def create_record(self, kind: Record, key: JobKey, value: Mapping[str, Any]) -> bool:
+        return self._create(f"_jobcourier/{kind.value}/{key.folder}.json", value)
 
     def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
         self._check()

@@ -16,18 +16,30 @@ from typing import Any
 from jobcourier import naming, schedule
 from jobcourier.errors import (
     BadRequest,
+    DownloadExpired,
     DownloadRefused,
     DownloadTransient,
     JobNotFound,
     ProviderAuthError,
+    ProviderError,
     ProviderProtocolError,
     ProviderTransient,
     UnknownJob,
 )
-from jobcourier.model import JobKey, Observation, PollTask, State, Status, StoredFile, format_time
+from jobcourier.model import (
+    JobKey,
+    Observation,
+    Output,
+    PollTask,
+    Record,
+    State,
+    Status,
+    StoredFile,
+    format_time,
+)
 from jobcourier.ports import Downloader, Scheduler, Store
 from jobcourier.providers.base import Provider, ProviderApi
-from jobcourier.validation import Submission
+from jobcourier.validation import Submission, parse_job_id
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +86,7 @@ class Courier:
         settled = store.read_manifest(key)
         if settled is not None:
             return Answer(200, {"state": settled["state"], "manifest": settled})
-        marker = store.read_marker(key)
+        marker = store.read_record(Record.SUBMITTED, key)
         now = self._clock()
         if marker is not None:
             return self._resubmitted(key, marker, now)
@@ -86,10 +98,12 @@ class Courier:
             labels=dict(submission.labels),
         )
         first_check = now + self._seconds(schedule.first_delay(provider.pacing))
+        if store.read_record(Record.WEBHOOK, key) is not None:
+            first_check = now  # the provider called back before the submission came
         self._scheduler().schedule(key.provider, key.task_id(0), task.to_bytes(), first_check)
         # The marker comes after the task: a crash in between leaves no marker, so the
         # caller's retry schedules again, and the deterministic task name absorbs it.
-        store.create_marker(key, task.to_json())
+        store.create_record(Record.SUBMITTED, key, task.to_json())
         log.info("accepted %s, first check at %s", key.folder, format_time(first_check))
         return Answer(202, _pending_body(task.to_json()))
 
@@ -113,10 +127,34 @@ class Courier:
         manifest = store.read_manifest(key)
         if manifest is not None:
             return Answer(200, {"state": manifest["state"], "manifest": manifest})
-        marker = store.read_marker(key)
+        marker = store.read_record(Record.SUBMITTED, key)
         if marker is None:
             raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
         return Answer(200, _pending_body(marker))
+
+    # -- POST /webhooks/{provider} -----------------------------------------------------------
+    def webhook(self, provider_name: str, body: Any) -> Answer:
+        """A provider says a job moved: check it now, through the same path as polling.
+
+        Nothing in the body is trusted beyond the job id: the status API decides."""
+        provider = self._provider(provider_name)
+        if provider.webhook_job_id is None:
+            raise UnknownJob(f"{provider.name} sends no webhooks")
+        key = JobKey(provider.name, parse_job_id(provider.webhook_job_id(body), provider.name))
+        store = self._store()
+        if store.read_manifest(key) is not None:
+            return Answer(202, {"outcome": "already_settled"})
+        marker = store.read_record(Record.SUBMITTED, key)
+        now = self._clock()
+        if marker is None:
+            store.create_record(Record.WEBHOOK, key, {"received_at": format_time(now)})
+            log.warning("webhook for %s, which was not submitted (yet): recorded", key.folder)
+            return Answer(202, {"outcome": "recorded"})
+        task = replace(PollTask.from_json(marker), kind="webhook")
+        created = self._scheduler().schedule(
+            provider.name, key.task_id("webhook"), task.to_bytes(), now
+        )
+        return Answer(202, {"outcome": "check_scheduled" if created else "duplicate"})
 
     # -- POST /poll ------------------------------------------------------------------------
     def poll(self, task: PollTask) -> Answer:
@@ -158,6 +196,8 @@ class Courier:
         auth_fault: bool = False,
     ) -> Answer:
         """Check again later, or end the job when its deadline has passed."""
+        if task.kind == "webhook":  # the chain beside it keeps checking and keeps the deadline
+            return Answer(200, {"outcome": "checked", "status": last_status})
         now = self._clock()
         if now >= task.deadline_at:
             message = f"still not done at the deadline; last status seen: {last_status!r}"
@@ -198,21 +238,18 @@ class Courier:
         failed: list[str] = []
         retry: list[str] = []
         for index, output in enumerate(seen.outputs):
-            if output.error is not None or not output.url:
-                failed.append(f"output {index}: {output.error or 'no URL'}")
+            if output.error is not None:
+                failed.append(f"output {index}: {output.error}")
                 continue
             done = next((f for n, f in present.items() if n.startswith(f"{index:02d}.")), None)
             if done is not None:
                 files.append(done)
                 continue
             try:
-                with self._downloader().open(output.url) as download:
-                    name = naming.result_name(index, download.content_type, output.url)
-                    source = naming.public_url(output.url)
-                    files.append(store.store_file(task.key, name, download, source))
-            except DownloadRefused as exc:
+                files.append(self._copy(store, task.key, provider, index, output))
+            except (DownloadRefused, JobNotFound) as exc:
                 failed.append(f"output {index}: {exc}")
-            except DownloadTransient as exc:
+            except (DownloadTransient, ProviderError) as exc:
                 retry.append(f"output {index}: {exc}")
         if retry and self._clock() < task.deadline_at:
             log.warning("%s: delivery incomplete, retrying: %s", task.key.folder, retry)
@@ -225,6 +262,26 @@ class Courier:
             return self._settled(task, State.PARTIAL, files=files,
                                  error=_error("some_outputs_failed", message))
         return self._settled(task, State.FAILED, error=_error("no_output_delivered", message))
+
+    def _copy(
+        self, store: Store, key: JobKey, provider: Provider, index: int, output: Output
+    ) -> StoredFile:
+        """Stream one output into the bucket; an expired link is asked for once more."""
+        api = self._api_for(provider)
+        url = provider.resolve_url(api, output)
+        try:
+            return self._stream(store, key, index, url)
+        except DownloadExpired:
+            fresh = provider.resolve_url(api, output)
+            if fresh == url:
+                raise
+            log.info("%s: output %d link expired; fetching a fresh one", key.folder, index)
+            return self._stream(store, key, index, fresh)
+
+    def _stream(self, store: Store, key: JobKey, index: int, url: str) -> StoredFile:
+        with self._downloader().open(url) as download:
+            name = naming.result_name(index, download.content_type, url)
+            return store.store_file(key, name, download, naming.public_url(url))
 
     def _settled(self, task: PollTask, state: State, **details: Any) -> Answer:
         manifest = self._settle(task, state, **details)

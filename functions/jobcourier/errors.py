@@ -12,6 +12,7 @@
     │   └── ProviderProtocolError   an answer we cannot read (retried, logged)
     └── DownloadError           one result file; ends that file, never the process
         ├── DownloadTransient       worth another try (5xx, timeout, checksum mismatch)
+        │   └── DownloadExpired         403 on a result link: ask the provider for a fresh one
         └── DownloadRefused         never worth another try (URL not allowed, too large)
 """
 
@@ -65,6 +66,10 @@ class DownloadError(JobcourierError):
 
 
 class DownloadTransient(DownloadError):
+    pass
+
+
+class DownloadExpired(DownloadTransient):
     pass
 
 

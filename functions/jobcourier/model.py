@@ -25,6 +25,13 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # a word nobody modelled: never success, never failure
 
 
+class Record(StrEnum):
+    """Bookkeeping kept beside, never inside, the consumers' folders."""
+
+    SUBMITTED = "jobs"  # the submission: deadline, labels; its presence means "known job"
+    WEBHOOK = "webhooks"  # a callback that came before the submission
+
+
 class State(StrEnum):
     """What GET /jobs and the manifest report."""
 
@@ -44,7 +51,7 @@ class JobKey:
     def folder(self) -> str:
         return f"{self.provider}/{self.job_id}"
 
-    def task_id(self, seq: int) -> str:
+    def task_id(self, seq: int | str) -> str:
         """Deterministic and hashed, as Cloud Tasks recommends (no sequential prefixes)."""
         digest = hashlib.sha256(f"{self.provider}\0{self.job_id}\0{seq}".encode()).hexdigest()
         return f"{digest[:32]}-{seq}"
@@ -105,6 +112,9 @@ class PollTask:
     last_status: str | None = None
     # (seconds since submission, fraction done) as the provider reported, newest last
     progress: tuple[tuple[float, float], ...] = ()
+    # "chain": the polling chain, which reschedules itself; "webhook": one prompt check that
+    # a callback asked for, which never reschedules (the chain goes on beside it).
+    kind: str = "chain"
 
     def next(self, raw_status: str | None) -> PollTask:
         return replace(self, seq=self.seq + 1, last_status=raw_status)
@@ -125,6 +135,7 @@ class PollTask:
             "checks": self.checks,
             "last_status": self.last_status,
             "progress": [list(sample) for sample in self.progress],
+            "kind": self.kind,
         }
 
     def to_bytes(self) -> bytes:
@@ -144,9 +155,16 @@ class PollTask:
                 progress=tuple(
                     (float(t), float(f)) for t, f in body.get("progress") or ()
                 ),
+                kind=_kind(body.get("kind", "chain")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc
+
+
+def _kind(value: object) -> str:
+    if value not in ("chain", "webhook"):
+        raise ValueError(f"kind must be 'chain' or 'webhook'. Found: {value!r}")
+    return str(value)
 
 
 def format_time(moment: datetime) -> str:

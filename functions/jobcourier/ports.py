@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jobcourier.model import JobKey, StoredFile
+from jobcourier.model import JobKey, Record, StoredFile
 
 
 class Scheduler(Protocol):
@@ -40,9 +40,9 @@ class Store(Protocol):
 
     def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool: ...
 
-    def read_marker(self, key: JobKey) -> dict[str, Any] | None: ...
+    def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None: ...
 
-    def create_marker(self, key: JobKey, marker: Mapping[str, Any]) -> bool: ...
+    def create_record(self, kind: Record, key: JobKey, value: Mapping[str, Any]) -> bool: ...
 
     def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
         """Result files already in the job's folder, by name (a crashed delivery's leftovers)."""

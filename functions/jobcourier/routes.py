@@ -63,6 +63,8 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
         return job.submit(parse_submission(_body(request, "the submission"), job.providers))
     if method == "POST" and parts == ["poll"]:
         return courier().poll(PollTask.from_json(_body(request, "the poll task")))
+    if method == "POST" and len(parts) == 2 and parts[0] == "webhooks":
+        return courier().webhook(parts[1], _body(request, f"the {parts[1]} webhook"))
     if method == "GET" and len(parts) == 3 and parts[0] == "jobs":
         job = courier()
         provider = parse_provider(parts[1], job.providers)

@@ -1,7 +1,8 @@
 """The results bucket through google-cloud-storage: the only module that imports it.
 
     {provider}/{job_id}/00.png ... manifest.json     what consumers read
-    _jobcourier/jobs/{provider}/{job_id}.json        the submitted marker (bookkeeping)
+    _jobcourier/jobs/{provider}/{job_id}.json        the submission (bookkeeping)
+    _jobcourier/webhooks/{provider}/{job_id}.json    a callback before its submission
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from jobcourier.errors import DownloadError, DownloadTransient, InfrastructureError
-from jobcourier.model import JobKey, StoredFile
+from jobcourier.model import JobKey, Record, StoredFile
 from jobcourier.naming import content_type_for
 from jobcourier.ports import Download
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-MARKERS = "_jobcourier/jobs"
+BOOKKEEPING = "_jobcourier"
 # Resumable upload chunk: the most a copy holds in memory (a multiple of 256 KiB).
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 # GCS unreachable for this long: answer 503 and let Cloud Tasks retry with its own backoff,
@@ -52,11 +53,11 @@ class GcsStore:
     def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool:
         return self._create_json(f"{key.folder}/{MANIFEST}", manifest)
 
-    def read_marker(self, key: JobKey) -> dict[str, Any] | None:
-        return self._read_json(f"{MARKERS}/{key.folder}.json")
+    def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None:
+        return self._read_json(f"{BOOKKEEPING}/{kind.value}/{key.folder}.json")
 
-    def create_marker(self, key: JobKey, marker: Mapping[str, Any]) -> bool:
-        return self._create_json(f"{MARKERS}/{key.folder}.json", marker)
+    def create_record(self, kind: Record, key: JobKey, value: Mapping[str, Any]) -> bool:
+        return self._create_json(f"{BOOKKEEPING}/{kind.value}/{key.folder}.json", value)
 
     def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
         with _translated("list"):

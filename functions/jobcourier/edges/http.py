@@ -16,7 +16,12 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from jobcourier.errors import DownloadRefused, DownloadTransient, ProviderTransient
+from jobcourier.errors import (
+    DownloadExpired,
+    DownloadRefused,
+    DownloadTransient,
+    ProviderTransient,
+)
 from jobcourier.naming import public_url
 from jobcourier.ports import Download
 from jobcourier.providers.base import ApiResponse
@@ -99,8 +104,9 @@ class SafeDownloader:
                 return response
             response.close()
             code = response.status_code
-            # 403: an expired signed link; the next status check may hand out a fresh one.
-            if code >= 500 or code in (403, 408, 429):
+            if code == 403:  # an expired signed link: the provider can hand out a fresh one
+                raise DownloadExpired(f"{public_url(url)} answered HTTP 403 (link expired?)")
+            if code >= 500 or code in (408, 429):
                 raise DownloadTransient(f"{public_url(url)} answered HTTP {code}")
             raise DownloadRefused(f"{public_url(url)} answered HTTP {code}")
         raise DownloadRefused(f"{public_url(url)}: more than {MAX_REDIRECTS} redirects")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from jobcourier.providers import spacely
+from jobcourier.providers import fliki, gepetto, sellerpic, spacely
 from jobcourier.providers.base import Provider
 
-REGISTRY: MappingProxyType[str, Provider] = MappingProxyType({spacely.name: spacely})
+REGISTRY: MappingProxyType[str, Provider] = MappingProxyType(
+    {p.name: p for p in (spacely, gepetto, sellerpic, fliki)}
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -16,7 +16,7 @@ from jobcourier.errors import (
     ProviderProtocolError,
     ProviderTransient,
 )
-from jobcourier.model import Observation
+from jobcourier.model import Observation, Output
 from jobcourier.schedule import Pacing
 
 
@@ -45,12 +45,25 @@ class Provider(Protocol):
     name: str
     default_base_url: str
     pacing: Pacing
+    # For providers that call back: the job id in a webhook body (raises BadRequest), else None.
+    webhook_job_id: Callable[[Any], str] | None
 
     def auth_headers(self, api_key: str) -> dict[str, str]: ...
 
     def check(self, api: ProviderApi, job_id: str) -> Observation:
         """One status check, mapped to the canonical set. Raises ProviderError subclasses."""
         ...
+
+    def resolve_url(self, api: ProviderApi, output: Output) -> str:
+        """The URL to download an output from, asked anew each time (links expire)."""
+        ...
+
+
+def direct_url(api: ProviderApi, output: Output) -> str:
+    """For providers whose status answer holds the download URL itself."""
+    if not output.url:
+        raise ProviderProtocolError("an output without a URL")
+    return output.url
 
 
 def raise_for_status(

@@ -12,7 +12,7 @@ import logging
 
 from jobcourier.errors import ProviderProtocolError
 from jobcourier.model import Observation, Output, Status
-from jobcourier.providers.base import ProviderApi, raise_for_status
+from jobcourier.providers.base import ProviderApi, direct_url, raise_for_status
 from jobcourier.schedule import Pacing
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ pacing = Pacing(
     jitter=0.1,
     default_deadline_s=3 * 3600.0,
 )
+
+webhook_job_id = None  # Spacely does not call back
+resolve_url = direct_url
 
 STATUSES = {
     "processing": Status.PENDING,
