@@ -48,8 +48,8 @@ variable "function_memory" {
 
 variable "function_max_instances" {
   type        = number
-  description = "Ceiling on instances (each serves one request at a time). The queues' max_concurrent_dispatches add up to what polling can use; leave room for submissions."
-  default     = 100
+  description = "Ceiling on instances (each serves one request at a time). Keep it above the sum of the queues' max_concurrent_dispatches (100 by default) so that submissions and operators' calls still find an instance; a poll task refused for lack of instances spends one of its retries."
+  default     = 150
 }
 
 variable "ingress_settings" {

@@ -71,3 +71,9 @@ def test_every_queue_retries_a_bounded_number_of_times(root: tf.Module, modules:
         "${var.rate_limits.max_dispatches_per_second}"
     )
     assert tf.first(queue["retry_config"])["max_attempts"] == "${var.retry_config.max_attempts}"
+
+
+def test_instances_outnumber_the_queues_concurrent_dispatches(root: tf.Module) -> None:
+    limits = root.variables["queue_rate_limits"]["default"].values()
+    total = sum(limit["max_concurrent_dispatches"] for limit in limits)
+    assert root.variables["function_max_instances"]["default"] > total
