@@ -11,7 +11,7 @@ import functools
 import flask
 import functions_framework
 
-from jobcourier import logsafe, routes
+from jobcourier import logsafe, routes, schedule
 from jobcourier.config import Config
 from jobcourier.courier import Courier
 from jobcourier.errors import ProviderAuthError
@@ -74,6 +74,8 @@ def _courier() -> Courier:
         store=_store,
         downloader=_downloader,
         delay_scale=_config().delay_scale,
+        # Recent durations are remembered by this instance only (lost on a cold start).
+        planner=schedule.Planner(REGISTRY, _config().pacing_overrides, remember=True),
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from jobcourier import schedule
 from jobcourier.errors import ConfigurationError
 
 PROVIDERS = ("spacely", "gepetto", "sellerpic", "fliki")
@@ -16,6 +17,7 @@ SELF_URL = "JOBCOURIER_SELF_URL"
 INVOKER_SA = "JOBCOURIER_INVOKER_SA"
 DELAY_SCALE = "JOBCOURIER_DELAY_SCALE"
 ALLOW_PRIVATE_URLS = "JOBCOURIER_ALLOW_PRIVATE_URLS"
+PACING = "JOBCOURIER_PACING"  # JSON overrides of providers' pacing (docs/scheduling.md)
 TASKS_EMULATOR_HOST = "CLOUD_TASKS_EMULATOR_HOST"
 STORAGE_EMULATOR_HOST = "STORAGE_EMULATOR_HOST"
 
@@ -40,6 +42,7 @@ ENVIRONMENT_VARIABLES = (
     INVOKER_SA,
     DELAY_SCALE,
     ALLOW_PRIVATE_URLS,
+    PACING,
     TASKS_EMULATOR_HOST,
     STORAGE_EMULATOR_HOST,
     *(queue_env_var(p) for p in PROVIDERS),
@@ -60,6 +63,7 @@ class Config:
     tasks_emulator_host: str | None
     api_keys: Mapping[str, str]
     base_urls: Mapping[str, str]
+    pacing_overrides: Mapping[str, Mapping[str, float | bool]] = field(default_factory=dict)
 
     def queue_for(self, provider: str) -> str:
         return self.provider_queues.get(provider) or self.default_queue
@@ -86,6 +90,8 @@ class Config:
                 for p in PROVIDERS
                 if env.get(base_url_env_var(p))
             },
+            pacing_overrides=schedule.pacing_overrides(env.get(PACING, ""), PROVIDERS,
+                                                       source=PACING),
         )
 
 

@@ -68,6 +68,7 @@ class Courier:
         delay_scale: float = 1.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
+        planner: schedule.Planner | None = None,
     ) -> None:
         self.providers = providers
         self._api_for = api_for
@@ -77,6 +78,7 @@ class Courier:
         self._scale = delay_scale
         self._clock = clock
         self._rand = rand
+        self._planner = planner or schedule.Planner()  # pacing overrides, recent durations
 
     # -- POST /jobs ------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Answer:
@@ -90,14 +92,15 @@ class Courier:
         now = self._clock()
         if marker is not None:
             return self._resubmitted(key, marker, now)
-        deadline_s = submission.deadline_seconds or provider.pacing.default_deadline_s
+        deadline_s = (submission.deadline_seconds
+                      or self._planner.pacing_for(provider).default_deadline_s)
         task = PollTask(
             key=key,
             submitted_at=now,
             deadline_at=now + self._seconds(deadline_s),
             labels=dict(submission.labels),
         )
-        first_check = now + self._seconds(schedule.first_delay(provider.pacing))
+        first_check = now + self._seconds(self._planner.first_delay(provider, rand=self._rand))
         if store.read_record(Record.WEBHOOK, key) is not None:
             first_check = now  # the provider called back before the submission came
         self._scheduler().schedule(key.provider, key.task_id(0), task.to_bytes(), first_check)
@@ -184,6 +187,8 @@ class Courier:
         if seen.status is Status.FAILED:
             message = seen.message or f"the provider reported {seen.raw_status!r}"
             return self._settled(task, State.FAILED, error=_error("provider_failed", message))
+        elapsed_s = self._provider_seconds_since(task.submitted_at)
+        self._planner.finished(provider, task.key.job_id, schedule.History(task.checks, elapsed_s))
         return self._deliver(task, provider, seen)
 
     def _continue(
@@ -207,8 +212,9 @@ class Courier:
             elapsed_s=self._provider_seconds_since(task.submitted_at),
             progress=task.progress,
         )
-        delay = schedule.next_delay(
-            provider.pacing,
+        delay = self._planner.next_delay(
+            provider,
+            task.key.job_id,
             history,
             retry_after_s=retry_after_s,
             auth_fault=auth_fault,
@@ -217,7 +223,7 @@ class Courier:
         # The last check lands on the deadline, but never closer than the minimum interval.
         at = max(
             min(now + self._seconds(delay), task.deadline_at),
-            now + self._seconds(provider.pacing.min_interval_s),
+            now + self._seconds(self._planner.pacing_for(provider).min_interval_s),
         )
         following = task.next(last_status)
         created = self._scheduler().schedule(

@@ -243,3 +243,31 @@ def test_without_remember_nothing_is_kept():
     _finish(planner, provider, "a", [60.0])
     assert planner.recent("p") == ()
     assert planner.first_delay(provider) == PACING.first_check_s
+
+
+def test_config_reads_jobcourier_pacing_and_names_it_in_errors():
+    from jobcourier.config import ENVIRONMENT_VARIABLES, PACING, Config
+
+    env = {"JOBCOURIER_BUCKET": "b", "JOBCOURIER_QUEUE": "projects/p/locations/l/queues/q",
+           "JOBCOURIER_SELF_URL": "https://f.example"}
+    assert PACING == "JOBCOURIER_PACING" and PACING in ENVIRONMENT_VARIABLES
+    assert Config.from_env(env).pacing_overrides == {}
+    config = Config.from_env({**env, PACING: '{"fliki": {"first_check_s": 45}}'})
+    assert config.pacing_overrides == {"fliki": {"first_check_s": 45.0}}
+    with pytest.raises(ConfigurationError, match="JOBCOURIER_PACING: unknown provider"):
+        Config.from_env({**env, PACING: '{"midjourney": {}}'})
+
+
+def test_the_courier_uses_the_planner_it_is_given():
+    from jobcourier.courier import Courier
+    from jobcourier.model import JobKey
+    from jobcourier.validation import Submission
+    from tests.fakes import ScriptedApi, World
+
+    w = World(api=ScriptedApi([]))
+    overrides = schedule.pacing_overrides('{"spacely": {"first_check_s": 42}}', REGISTRY)
+    courier: Courier = w.courier()
+    courier._planner = Planner(REGISTRY, overrides)
+    courier.submit(Submission(JobKey("spacely", "j-1")))
+    [first] = w.scheduler.tasks
+    assert (first.at - w.clock.now).total_seconds() == 42
