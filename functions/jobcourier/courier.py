@@ -19,6 +19,7 @@ from jobcourier.errors import (
     DownloadExpired,
     DownloadRefused,
     DownloadTransient,
+    InfrastructureError,
     JobNotFound,
     ProviderAuthError,
     ProviderError,
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 # A job whose deadline passed this long ago without a manifest lost its polling chain (a task
 # dropped after the queue's last retry). Real time: a large copy may run past the deadline.
 LOST_CHAIN_GRACE = timedelta(minutes=30)
+# One invocation starts no new copy after this long; the rest continues in the next check.
+# Well inside the tasks' dispatch deadline (edges/cloud_tasks.py) and the function timeout.
+DELIVERY_BUDGET = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,22 @@ class Courier:
         return Answer(202, {"outcome": "check_scheduled" if created else "duplicate"})
 
     # -- POST /poll ------------------------------------------------------------------------
-    def poll(self, task: PollTask) -> Answer:
+    def poll(self, task: PollTask, *, final_attempt: bool = False) -> Answer:
+        """One check. On the queue's final attempt an outage settles the job as failed rather
+        than let Cloud Tasks drop the task silently."""
+        try:
+            return self._check(task)
+        except InfrastructureError as exc:
+            if not final_attempt:
+                raise
+            log.error("%s: giving up on the queue's final attempt: %s", task.key.folder, exc)
+            return self._settled(
+                replace(task, checks=task.checks + 1), State.FAILED,
+                error=_error("infrastructure_unavailable",
+                             f"{exc}; the poll task ran out of retries"),
+            )
+
+    def _check(self, task: PollTask) -> Answer:
         provider = self._provider(task.key.provider)
         task = replace(task, checks=task.checks + 1)
         try:
@@ -199,12 +218,14 @@ class Courier:
         *,
         retry_after_s: float | None = None,
         auth_fault: bool = False,
+        copying: bool = False,
     ) -> Answer:
-        """Check again later, or end the job when its deadline has passed."""
+        """Check again later, or end the job when its deadline has passed (unless the job is
+        done and only its copy goes on)."""
         if task.kind == "webhook":  # the chain beside it keeps checking and keeps the deadline
             return Answer(200, {"outcome": "checked", "status": last_status})
         now = self._clock()
-        if now >= task.deadline_at:
+        if now >= task.deadline_at and not copying:
             message = f"still not done at the deadline; last status seen: {last_status!r}"
             return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
         history = schedule.History(
@@ -243,7 +264,12 @@ class Courier:
         files: list[StoredFile] = []
         failed: list[str] = []
         retry: list[str] = []
+        started = self._clock()
         for index, output in enumerate(seen.outputs):
+            if self._clock() - started > DELIVERY_BUDGET:
+                log.info("%s: time budget spent; the next invocation copies the rest",
+                         task.key.folder)
+                return self._continue(task, provider, seen.raw_status, copying=True)
             if output.error is not None:
                 failed.append(f"output {index}: {output.error}")
                 continue

@@ -26,6 +26,8 @@ from jobcourier.validation import parse_job_id, parse_json_object, parse_provide
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# The poll queues' retry_config.max_attempts (infra/, checked by tests/infra).
+MAX_TASK_ATTEMPTS = 12
 
 
 def handle(request: flask.Request, courier: Callable[[], Courier]) -> flask.Response:
@@ -62,7 +64,10 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
         job = courier()
         return job.submit(parse_submission(_body(request, "the submission"), job.providers))
     if method == "POST" and parts == ["poll"]:
-        return courier().poll(PollTask.from_json(_body(request, "the poll task")))
+        retries = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+        final = retries.isdigit() and int(retries) >= MAX_TASK_ATTEMPTS - 1
+        return courier().poll(PollTask.from_json(_body(request, "the poll task")),
+                              final_attempt=final)
     if method == "POST" and len(parts) == 2 and parts[0] == "webhooks":
         return courier().webhook(parts[1], _body(request, f"the {parts[1]} webhook"))
     if method == "GET" and len(parts) == 3 and parts[0] == "jobs":

@@ -174,35 +174,25 @@ def test_function_timeout_leaves_room_for_streaming(root: tf.Module, service_con
     assert service_config["service_account_email"] == "${google_service_account.runtime.email}"
 
 
-COLD_START_MARGIN_SECONDS = 30
+def test_tasks_give_up_before_the_function_times_out_and_after_its_work_budget(
+    root: tf.Module,
+) -> None:
+    """Issue 2: the dispatch deadline sits below the function's own timeout. The function
+    keeps its work inside a budget well below the deadline (a long delivery hands the rest to
+    the next invocation), so Cloud Tasks only gives up on an invocation that is truly stuck,
+    and the function timeout is the backstop behind it. A duplicate that overlaps a stuck
+    invocation is harmless: every write is create-only."""
+    from jobcourier.courier import DELIVERY_BUDGET
+    from jobcourier.edges.cloud_tasks import DISPATCH_DEADLINE
 
-
-def _dispatch_deadline_seconds() -> int | None:
-    path = REPO / "functions" / "jobcourier" / "edges" / "cloud_tasks.py"
-    if not path.exists():
-        return None
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "DISPATCH_DEADLINE" for t in node.targets)
-            and isinstance(node.value, ast.Call)
-        ):
-            for keyword in node.value.keywords:
-                if keyword.arg == "seconds" and isinstance(keyword.value, ast.Constant):
-                    return int(keyword.value.value)
-    return None
-
-
-def test_cloud_tasks_waits_at_least_as_long_as_the_function_may_run(root: tf.Module) -> None:
-    """Cloud Tasks retries an attempt once its dispatch_deadline passes, but the function keeps
-    running until its own timeout: a deadline shorter than the timeout starts a second,
-    concurrent copy of the same job beside one still streaming."""
-    deadline = _dispatch_deadline_seconds()
-    if deadline is None:
-        pytest.skip("no DISPATCH_DEADLINE = timedelta(seconds=N) in edges/cloud_tasks.py")
     timeout = root.variables["function_timeout_seconds"]["default"]
-    # The deadline also covers dispatch and a cold start, which the function timeout does not.
-    assert timeout + COLD_START_MARGIN_SECONDS <= deadline <= 1800, (
-        f"dispatch_deadline {deadline} s must be at least the function timeout {timeout} s "
-        f"plus {COLD_START_MARGIN_SECONDS} s, and at most 1800 s (Cloud Tasks' ceiling)"
-    )
+    deadline = DISPATCH_DEADLINE.total_seconds()
+    assert 15 <= deadline < timeout  # Cloud Tasks accepts 15 s to 30 min
+    assert DELIVERY_BUDGET.total_seconds() + 120 <= deadline
+
+
+def test_the_code_knows_which_attempt_is_the_queues_last(root: tf.Module) -> None:
+    from jobcourier.routes import MAX_TASK_ATTEMPTS
+
+    configs = root.variables["queue_retry_configs"]["default"]
+    assert {c["max_attempts"] for c in configs.values()} == {MAX_TASK_ATTEMPTS}

@@ -20,7 +20,12 @@ from functions_framework import create_app
 from google.cloud import storage, tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
+from devstack.fakes.fliki import FakeFliki
+from devstack.fakes.gepetto import FakeGepetto
+from devstack.fakes.sellerpic import FakeSellerPic
+from devstack.fakes.server import FakeServer
 from devstack.fakes.spacely import FakeSpacely
+from devstack.stack import provider_env
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 SELF_URL = "https://jobcourier.test"
@@ -33,7 +38,23 @@ class Harness:
     bucket: storage.Bucket
     queue: str
     tasks: tasks_v2.CloudTasksClient
-    spacely: FakeSpacely
+    fakes: dict[str, FakeServer]
+
+    @property
+    def spacely(self) -> FakeSpacely:
+        return self.fakes["spacely"]  # type: ignore[return-value]
+
+    @property
+    def gepetto(self) -> FakeGepetto:
+        return self.fakes["gepetto"]  # type: ignore[return-value]
+
+    @property
+    def sellerpic(self) -> FakeSellerPic:
+        return self.fakes["sellerpic"]  # type: ignore[return-value]
+
+    @property
+    def fliki(self) -> FakeFliki:
+        return self.fakes["fliki"]  # type: ignore[return-value]
 
     def queued(self) -> list[tasks_v2.Task]:
         request = tasks_v2.ListTasksRequest(
@@ -58,8 +79,9 @@ class Harness:
     def objects(self, prefix: str = "") -> dict[str, storage.Blob]:
         return {b.name: b for b in self.bucket.client.list_blobs(self.bucket, prefix=prefix)}
 
-    def manifest(self, job_id: str) -> dict[str, Any]:
-        return json.loads(self.bucket.blob(f"spacely/{job_id}/manifest.json").download_as_bytes())
+    def manifest(self, job_id: str, provider: str = "spacely") -> dict[str, Any]:
+        blob = self.bucket.blob(f"{provider}/{job_id}/manifest.json")
+        return json.loads(blob.download_as_bytes())
 
 
 @pytest.fixture
@@ -67,7 +89,7 @@ def harness(
     monkeypatch: pytest.MonkeyPatch,
     gcs_emulator: str,
     tasks_emulator: str,
-    fake_spacely: FakeSpacely,
+    fakes: dict[str, FakeServer],
 ) -> Iterator[Harness]:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     bucket = storage.Client().create_bucket(f"results-{uuid.uuid4().hex[:12]}")
@@ -86,10 +108,9 @@ def harness(
         "JOBCOURIER_DELAY_SCALE": "1",
         "JOBCOURIER_ALLOW_PRIVATE_URLS": "1",
         "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator,
-        "SPACELY_API_KEY": fake_spacely.api_key,
-        "SPACELY_BASE_URL": fake_spacely.url,
+        **provider_env(fakes),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = create_app(target="jobcourier", source=str(MAIN))
-    yield Harness(app.test_client(), bucket, queue, tasks, fake_spacely)
+    yield Harness(app.test_client(), bucket, queue, tasks, fakes)

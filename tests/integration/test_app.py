@@ -271,3 +271,24 @@ def test_no_answer_or_log_line_carries_the_key_or_a_signed_query(harness, capsys
     assert "deadbeefsecret" not in seen and "cred" not in seen  # ...without its query
     assert harness.spacely.api_key not in seen
     assert manifest["files"][0]["source"].endswith("/1.png")
+
+
+def test_the_queues_last_attempt_settles_an_outage_instead_of_dropping_the_job(harness, monkeypatch):
+    from functions_framework import create_app
+
+    from tests.integration.conftest import MAIN
+
+    jid = job_id()
+    harness.spacely.add_job(jid, pending_checks=3)
+    harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid})
+    task = harness.take()
+    monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", "127.0.0.1:9")
+    client = create_app(target="jobcourier", source=str(MAIN)).test_client()
+    body = task.http_request.body
+    early = client.post("/poll", data=body, content_type="application/json",
+                        headers={"X-CloudTasks-TaskRetryCount": "3"})
+    assert early.status_code == 503
+    last = client.post("/poll", data=body, content_type="application/json",
+                       headers={"X-CloudTasks-TaskRetryCount": "11"})
+    assert last.status_code == 200 and last.json["state"] == "failed"
+    assert harness.manifest(jid)["error"]["code"] == "infrastructure_unavailable"

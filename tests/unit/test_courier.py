@@ -286,3 +286,37 @@ def test_unknown_provider_in_a_task_is_bad_input():
     w = world(PROCESSING)
     with pytest.raises(BadRequest, match="provider must be one of"):
         w.courier().status(JobKey("nope", "x"))
+
+
+def test_a_long_delivery_hands_the_rest_to_the_next_invocation_even_past_the_deadline():
+    w = world(SUCCESS)
+    courier = w.courier()
+    courier.submit(Submission(KEY, deadline_seconds=60))
+    task = w.scheduler.pop().task
+    opened = w.downloader.open
+
+    def slow_open(url):
+        w.clock.advance(400)  # a copy that takes most of the budget
+        return opened(url)
+
+    w.downloader.open = slow_open  # type: ignore[method-assign]
+    w.clock.advance(50)
+    assert courier.poll(task).body["outcome"] == "rescheduled"
+    assert sorted(w.store.files) == [f"{KEY.folder}/00.png"]
+    assert w.clock.now > task.deadline_at  # the copy goes on: the job is done at Spacely
+    run_chain(w)
+    m = manifest(w)
+    assert m["state"] == "succeeded" and [f["name"] for f in m["files"]] == ["00.png", "01.png"]
+
+
+def test_the_final_attempt_of_a_task_settles_an_outage_as_failed():
+    w = world(PROCESSING)
+    courier = w.courier()
+    courier.submit(Submission(KEY))
+    task = w.scheduler.pop().task
+    w.scheduler.unavailable = True
+    with pytest.raises(InfrastructureError):
+        courier.poll(task)  # an ordinary attempt: Cloud Tasks retries it
+    answer = courier.poll(task, final_attempt=True)
+    assert answer.http_status == 200 and answer.body["state"] == "failed"
+    assert manifest(w)["error"]["code"] == "infrastructure_unavailable"

@@ -145,7 +145,9 @@ def _translated(action: str) -> Iterator[None]:
         auth_exceptions.GoogleAuthError,
         requests.RequestException,
     ) as exc:
-        raise InfrastructureError(f"GCS {action} failed: {exc.__class__.__name__}") from exc
+        cause = getattr(exc, "cause", None)  # a RetryError wraps the last error
+        reason = exc.__class__.__name__ + (f" ({cause.__class__.__name__})" if cause else "")
+        raise InfrastructureError(f"GCS {action} failed: {reason}") from exc
 
 
 class _ChunkReader:
