@@ -1,7 +1,8 @@
 """`scripts/local`: the whole loop on this machine, no cloud account.
 
 Starts the GCS emulator, the Cloud Tasks emulator, a fake Spacely and the function; submits a
-few jobs (a slow one, a failing one, one with a status nobody knows, a duplicate, a bad one);
+few jobs at each of the four fake providers (slow, failing, an unknown status, a webhook, a
+partial result with an expired link, a large video behind a 429, a duplicate, a bad one);
 shows them progress and land; lists the bucket; stops everything it started.
 """
 
@@ -10,19 +11,24 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from google.cloud import storage
 
 from devstack.processes import ROOT
 from devstack.stack import BUCKET, Stack
 
-JOBS = [
-    # (job id, what the fake does, submission extras)
-    ("a-slow-render", {"pending_checks": 6, "files": 4}, {"labels": {"order": "A-17"}}),
-    ("a-quick-one", {"pending_checks": 1, "files": 1}, {}),
-    ("a-failing-one", {"pending_checks": 2, "final_status": "failed"}, {}),
-    ("an-odd-status", {"pending_checks": 0, "final_status": "rendering"},
+# (provider, job id, how its fake behaves, submission extras)
+JOBS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    ("spacely", "a-slow-render", {"pending_checks": 6, "files": 4}, {"labels": {"order": "A-17"}}),
+    ("spacely", "a-failing-one", {"pending_checks": 2, "final_status": "failed"}, {}),
+    ("spacely", "an-odd-status", {"pending_checks": 0, "final_status": "rendering"},
      {"deadline_seconds": 400}),
+    ("gepetto", "a-furnished-room", {"pending_checks": 50}, {}),  # finishes by webhook
+    ("sellerpic", "1234567890123", {"outcomes": ["SUCCESS", "FAILED", "SUCCESS", "SUCCESS"],
+                                    "pending_checks": 2, "expire_first_link": True}, {}),
+    ("fliki", "a-product-video", {"pending_checks": 4, "size": 24 * 1024 * 1024,
+                                  "errors": [(429, {"Retry-After": "30"})]}, {}),
 ]
 
 
@@ -34,42 +40,52 @@ def main() -> None:
                         help="where the emulators' and the function's logs go")
     args = parser.parse_args()
     started = time.monotonic()
-    print(f"starting emulators, fake Spacely and the function (logs in {args.logs}) ...")
+    print(f"starting emulators, the four fake providers and the function (logs in {args.logs}) ...")
     with Stack(delay_scale=args.delay_scale, log_dir=args.logs) as stack:
         print(f"function at {stack.url}, Cloud Tasks emulator at {stack.tasks.host}, "
               f"GCS emulator at {stack.gcs.url}\n")
-        for job_id, script, extra in JOBS:
-            stack.spacely.add_job(job_id, **script)
-            answer = stack.submit("spacely", job_id, **extra)
-            print(f"POST /jobs {job_id:<16} -> {answer.status_code}")
+        for provider, job_id, script, extra in JOBS:
+            _script(stack, provider, job_id, script)
+            answer = stack.submit(provider, job_id, **extra)
+            print(f"POST /jobs {provider:<9} {job_id:<16} -> {answer.status_code}")
         answer = stack.submit("spacely", "a-slow-render")
-        print(f"POST /jobs {'a-slow-render':<16} -> {answer.status_code} (again: {answer.json()})")
+        print(f"POST /jobs spacely   a-slow-render    -> {answer.status_code} "
+              f"(again: duplicate={answer.json()['duplicate']})")
         answer = stack.submit("spacely", "../../etc/passwd")
-        print(f"POST /jobs {'../../etc/passwd':<16} -> {answer.status_code} {answer.json()}\n")
-        _watch(stack, [job for job, _, _ in JOBS])
+        print(f"POST /jobs spacely   ../../etc/passwd -> {answer.status_code} {answer.json()}")
+        stack.gepetto.jobs["a-furnished-room"].pending_checks = 1
+        answer = stack.webhook("gepetto", {"id": "a-furnished-room", "output": "https://x/y.png"})
+        print(f"POST /webhooks/gepetto a-furnished-room -> {answer.status_code} {answer.json()}\n")
+        _watch(stack, [(provider, job) for provider, job, _, _ in JOBS])
         print(f"\ngs://{BUCKET}:")
         for blob in storage.Client().list_blobs(BUCKET):
-            print(f"  {blob.size:>7}  {blob.name}")
+            print(f"  {blob.size:>9}  {blob.name}")
         print(f"\nmanifest of a-slow-render:\n{_manifest('a-slow-render')}")
     print(f"\nstopped everything; {time.monotonic() - started:.1f} s in all")
 
 
-def _watch(stack: Stack, job_ids: list[str], timeout_s: float = 60.0) -> None:
-    states: dict[str, str] = {}
+def _script(stack: Stack, provider: str, job_id: str, script: dict[str, Any]) -> None:
+    method = {"sellerpic": "add_task", "fliki": "add_file"}.get(provider, "add_job")
+    getattr(getattr(stack, provider), method)(job_id, **script)
+
+
+def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -> None:
+    states: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and len(states) < len(job_ids) or not states:
-        for job_id in job_ids:
-            if job_id in states:
+    while time.monotonic() < deadline and len(states) < len(jobs):
+        for provider, job_id in jobs:
+            if (provider, job_id) in states:
                 continue
-            body = stack.job("spacely", job_id).json()
-            checks = sum(1 for c in stack.spacely.calls if c.args.get("refId") == job_id)
+            body = stack.job(provider, job_id).json()
             if body["manifest"] is not None:
-                states[job_id] = body["state"]
-                error = body["manifest"]["error"]
-                print(f"{time.strftime('%X')}  {job_id:<16} {body['state']:<10} after "
-                      f"{checks} checks {error['code'] if error else ''}")
+                states[(provider, job_id)] = body["state"]
+                manifest = body["manifest"]
+                error = manifest["error"]
+                print(f"{time.strftime('%X')}  {provider:<9} {job_id:<16} {body['state']:<10}"
+                      f" after {manifest['checks']:>2} checks, {len(manifest['files'])} files "
+                      f"{error['code'] if error else ''}")
         time.sleep(0.25)
-    missing = set(job_ids) - set(states)
+    missing = set(jobs) - set(states)
     if missing:
         raise SystemExit(f"not settled in {timeout_s} s: {sorted(missing)}")
 

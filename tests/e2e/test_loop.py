@@ -72,3 +72,46 @@ def test_jobs_go_from_submission_to_manifest_through_real_dispatches(stack: Stac
     listing = sorted(b.name for b in bucket.list_blobs(prefix=f"spacely/{slow}/"))
     assert listing == [f"spacely/{slow}/{n}" for n in ("00.png", "01.png", "02.png",
                                                          "manifest.json")]
+
+
+def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
+    import time
+
+    gepetto_id, fliki_id = f"g-{uuid.uuid4().hex[:8]}", f"f-{uuid.uuid4().hex[:8]}"
+    sellerpic_id = uuid.uuid4().int % 10**12
+    gepetto_png = stack.gepetto.add_job(gepetto_id, pending_checks=1)
+    sellerpic_pngs = stack.sellerpic.add_task(str(sellerpic_id), outcomes=["SUCCESS", "FAILED"],
+                                              pending_checks=1, expire_first_link=True)
+    video = stack.fliki.add_file(fliki_id, pending_checks=3, size=20 * 1024 * 1024 + 7)
+
+    for provider, job in (("gepetto", gepetto_id), ("sellerpic", sellerpic_id),
+                          ("fliki", fliki_id)):
+        assert stack.submit(provider, job).status_code == 202
+    # Gepetto calls back once the job is done; the callback prompts a check at once.
+    deadline = time.monotonic() + 20
+    while stack.gepetto.jobs[gepetto_id].checks < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hook = stack.webhook("gepetto", {"id": gepetto_id, "output": "https://evil.test/x.png"})
+    assert hook.status_code == 202
+
+    manifest = stack.wait_settled("gepetto", gepetto_id)
+    assert manifest["state"] == "succeeded"
+    bucket = storage.Client().bucket(BUCKET)
+    assert bucket.blob(f"gepetto/{gepetto_id}/00.png").download_as_bytes() == gepetto_png
+    assert stack.gepetto.file_gets.count(f"gepetto/{gepetto_id}.png") == 1
+
+    partial = stack.wait_settled("sellerpic", str(sellerpic_id))
+    assert partial["state"] == "partial" and [f["name"] for f in partial["files"]] == ["00.png"]
+    assert bucket.blob(f"sellerpic/{sellerpic_id}/00.png").download_as_bytes() \
+        == sellerpic_pngs[0]
+    generate = stack.sellerpic.status_calls("/v1/api/generate")
+    times = [c.at for c in generate if c.args["id"] == str(sellerpic_id)]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 60 * 0.02 * 0.99
+
+    movie = stack.wait_settled("fliki", fliki_id)
+    [entry] = movie["files"]
+    md5 = hashlib.md5()  # noqa: S324
+    for chunk in video.chunks():
+        md5.update(chunk)
+    assert entry["size"] == video.length and entry["md5"] == b64(md5.digest())
+    assert entry["name"] == "00.mp4"
