@@ -273,7 +273,9 @@ def test_no_answer_or_log_line_carries_the_key_or_a_signed_query(harness, capsys
     assert manifest["files"][0]["source"].endswith("/1.png")
 
 
-def test_the_queues_last_attempt_settles_an_outage_instead_of_dropping_the_job(harness, monkeypatch):
+def test_the_queues_last_attempt_settles_an_outage_instead_of_dropping_the_job(
+    harness, monkeypatch
+):
     from functions_framework import create_app
 
     from tests.integration.conftest import MAIN
