@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
-from google.cloud import storage
+from google.cloud.storage import Blob, Client
 from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
@@ -38,14 +38,14 @@ TIMEOUT = (5.0, 60.0)
 
 
 class GcsStore:
-    def __init__(self, client: storage.Client, bucket_name: str) -> None:
+    def __init__(self, client: Client, bucket_name: str) -> None:
         self._bucket = client.bucket(bucket_name)
         self._client = client
 
     @classmethod
     def from_bucket_name(cls, bucket_name: str) -> GcsStore:
         # STORAGE_EMULATOR_HOST, when set, is read by the client itself.
-        return cls(storage.Client(), bucket_name)
+        return cls(Client(), bucket_name)
 
     def read_manifest(self, key: JobKey) -> dict[str, Any] | None:
         return self._read_json(f"{key.folder}/{MANIFEST}")
@@ -121,7 +121,7 @@ class GcsStore:
         return True
 
 
-def _stored(blob: storage.Blob) -> StoredFile:
+def _stored(blob: Blob) -> StoredFile:
     return StoredFile(
         name=blob.name.rsplit("/", 1)[-1],
         uri=f"gs://{blob.bucket.name}/{blob.name}",
