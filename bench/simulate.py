@@ -49,7 +49,8 @@ class Policy(Protocol):
         """Seconds from submission to the next check (the job is running at `elapsed_s`)."""
         ...
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float) -> None: ...
+    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
+                 previous_s: float | None = None) -> None: ...
 
 
 @dataclass
@@ -67,7 +68,8 @@ class FixedInterval:
              progress: Progress, deadline_s: float) -> float:
         return elapsed_s + self.interval_s
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float) -> None:
+    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
+                 previous_s: float | None = None) -> None:
         return None
 
 
@@ -96,7 +98,8 @@ class Exponential:
             delay = max(delay, REGISTRY[job.provider].pacing.min_interval_s)
         return elapsed_s + delay
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float) -> None:
+    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
+                 previous_s: float | None = None) -> None:
         return None
 
 
@@ -134,8 +137,10 @@ class Jobcourier:
             delay, until_deadline_s=deadline_s - elapsed_s, pacing=planner.pacing_for(provider)
         )
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float) -> None:
-        history = schedule.History(checks=checks, elapsed_s=elapsed_s)
+    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
+                 previous_s: float | None = None) -> None:
+        # the task carries the previous check's time, as PollTask.last_check_s does
+        history = schedule.History(checks=checks, elapsed_s=elapsed_s, previous_check_s=previous_s)
         self._planner().finished(REGISTRY[job.provider], job_id, history)
 
     def deadline_s(self, job: Job) -> float:
@@ -188,10 +193,11 @@ def simulate(
         checks[index] += 1
         if elapsed - last[index] < REGISTRY[job.provider].pacing.min_interval_s - 1e-6:
             violations[index] += 1
+        previous = last[index] if math.isfinite(last[index]) else None
         last[index] = elapsed
         deadline = deadline_for(job)
         if elapsed >= job.duration_s:
-            policy.finished(job_id, job, checks[index], elapsed)
+            policy.finished(job_id, job, checks[index], elapsed, previous)
             outcomes[index] = Outcome(job.provider, checks[index], elapsed - job.duration_s,
                                       violations[index])
             continue

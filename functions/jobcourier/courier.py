@@ -207,7 +207,8 @@ class Courier:
             message = seen.message or f"the provider reported {seen.raw_status!r}"
             return self._settled(task, State.FAILED, error=_error("provider_failed", message))
         elapsed_s = self._provider_seconds_since(task.submitted_at)
-        self._planner.finished(provider, task.key.job_id, schedule.History(task.checks, elapsed_s))
+        self._planner.finished(provider, task.key.job_id, schedule.History(
+            task.checks, elapsed_s, previous_check_s=task.last_check_s))
         return self._deliver(task, provider, seen)
 
     def _continue(
@@ -246,7 +247,7 @@ class Courier:
             min(now + self._seconds(delay), task.deadline_at),
             now + self._seconds(self._planner.pacing_for(provider).min_interval_s),
         )
-        following = task.next(last_status)
+        following = replace(task.next(last_status), last_check_s=round(history.elapsed_s, 3))
         created = self._scheduler().schedule(
             provider.name, task.key.task_id(following.seq), following.to_bytes(), at
         )

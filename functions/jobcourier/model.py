@@ -115,6 +115,7 @@ class PollTask:
     # "chain": the polling chain, which reschedules itself; "webhook": one prompt check that
     # a callback asked for, which never reschedules (the chain goes on beside it).
     kind: str = "chain"
+    last_check_s: float | None = None  # when the previous check ran, seconds since submission
 
     def next(self, raw_status: str | None) -> PollTask:
         return replace(self, seq=self.seq + 1, last_status=raw_status)
@@ -136,6 +137,7 @@ class PollTask:
             "last_status": self.last_status,
             "progress": [list(sample) for sample in self.progress],
             "kind": self.kind,
+            "last_check_s": self.last_check_s,
         }
 
     def to_bytes(self) -> bytes:
@@ -156,9 +158,18 @@ class PollTask:
                     (float(t), float(f)) for t, f in body.get("progress") or ()
                 ),
                 kind=_kind(body.get("kind", "chain")),
+                last_check_s=_optional_float(body.get("last_check_s")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number. Found: {value!r}")
+    return float(value)
 
 
 def _kind(value: object) -> str:

@@ -155,6 +155,7 @@ class History:
     checks: int  # status checks done, this one included
     elapsed_s: float  # since submission
     progress: tuple[tuple[float, float], ...] = ()  # (elapsed_s, fraction 0..1), oldest first
+    previous_check_s: float | None = None  # elapsed_s of the check before this one, if any
 
 
 # -- the pure policy --------------------------------------------------------------------------
@@ -389,13 +390,16 @@ class Planner:
 
     def finished(self, provider: Paced, job_id: str, history: History) -> None:
         """A check saw the job done: it finished after the previous check and by this one.
-        Without the previous check (another instance made it) the job teaches nothing."""
+        The previous check's time comes from this instance's memory or, when another instance
+        made it, from the task; without either the job teaches nothing."""
         if not self._remember:
             return
         before = self._note((provider.name, job_id), history.elapsed_s, finished=True)
         if before == _FINISHED:
             return  # counted already (a duplicate delivery, or a copy that goes on)
         lo = 0.0 if history.checks <= 1 else before
+        if lo is None:
+            lo = history.previous_check_s
         if lo is None or not lo < history.elapsed_s:
             return
         with self._lock:

@@ -320,3 +320,24 @@ def test_the_final_attempt_of_a_task_settles_an_outage_as_failed():
     answer = courier.poll(task, final_attempt=True)
     assert answer.http_status == 200 and answer.body["state"] == "failed"
     assert manifest(w)["error"]["code"] == "infrastructure_unavailable"
+
+
+def test_a_job_checked_before_on_another_instance_still_teaches_this_ones_memory():
+    from jobcourier import schedule
+    from jobcourier.providers import REGISTRY
+
+    w = world(PROCESSING)
+    w.courier().submit(Submission(KEY))
+    for _ in range(2):  # two checks on "another instance" (a courier without memory)
+        item = w.scheduler.pop()
+        w.clock.now = item.at
+        w.courier().poll(item.task)
+    item = w.scheduler.pop()
+    assert item.task.last_check_s == 15.0  # the second check ran 10 + 5 s after submission
+    w.clock.now = item.at
+    w.api.script[:] = [SUCCESS]
+    planner = schedule.Planner(REGISTRY, remember=True)
+    here = w.courier()
+    here._planner = planner
+    here.poll(item.task)
+    assert planner.recent("spacely") == ((15.0, 22.5),)
