@@ -61,8 +61,9 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
     parts = [p for p in request.path.split("/") if p]
     method = request.method
     if method == "POST" and parts == ["jobs"]:
+        body = _body(request, "the submission")
         job = courier()
-        return job.submit(parse_submission(_body(request, "the submission"), job.providers))
+        return job.submit(parse_submission(body, job.providers))
     if method == "POST" and parts == ["poll"]:
         retries = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
         final = retries.isdigit() and int(retries) >= MAX_TASK_ATTEMPTS - 1

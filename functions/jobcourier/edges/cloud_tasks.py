@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.api_core import exceptions as api_exceptions
+from google.api_core import retry as api_retry
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 # Below the function's own timeout (540 s in infra/), so Cloud Tasks never gives up on an
 # invocation that is still copying and starts a duplicate beside it.
 DISPATCH_DEADLINE = timedelta(seconds=530)
+# Task names are deterministic, so resending a create is safe: a create that did land answers
+# ALREADY_EXISTS the second time. Bounded, so an outage answers 503 within seconds.
+CREATE_RETRY = api_retry.Retry(
+    predicate=api_retry.if_exception_type(
+        api_exceptions.ServiceUnavailable, api_exceptions.DeadlineExceeded
+    ),
+    initial=0.2,
+    maximum=2.0,
+    timeout=10.0,
+)
 TRANSIENT = (
     api_exceptions.ServiceUnavailable,
     api_exceptions.DeadlineExceeded,
@@ -66,7 +77,7 @@ class CloudTasksScheduler:
             dispatch_deadline=duration_pb2.Duration(seconds=int(DISPATCH_DEADLINE.total_seconds())),
         )
         try:
-            self._client.create_task(parent=queue, task=task, timeout=20.0)
+            self._client.create_task(parent=queue, task=task, retry=CREATE_RETRY, timeout=20.0)
         except api_exceptions.AlreadyExists:
             log.info("task %s exists already: a duplicate delivery or submission", task_id)
             return False
