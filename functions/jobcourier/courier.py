@@ -242,11 +242,12 @@ class Courier:
             auth_fault=auth_fault,
             rand=self._rand,
         )
-        # The last check lands on the deadline, but never closer than the minimum interval.
-        at = max(
-            min(now + self._seconds(delay), task.deadline_at),
-            now + self._seconds(self._planner.pacing_for(provider).min_interval_s),
+        ahead_s = schedule.next_check_in(
+            delay,
+            until_deadline_s=(task.deadline_at - now).total_seconds() / self._scale,
+            pacing=self._planner.pacing_for(provider),
         )
+        at = now + self._seconds(ahead_s)
         following = replace(task.next(last_status), last_check_s=round(history.elapsed_s, 3))
         created = self._scheduler().schedule(
             provider.name, task.key.task_id(following.seq), following.to_bytes(), at
