@@ -22,7 +22,8 @@ from jobcourier.providers.base import Provider, ProviderApi
 @functools.cache
 def _config() -> Config:
     config = Config.from_env()
-    logsafe.install(secrets=config.api_keys.values())
+    secrets = [*config.api_keys.values(), *filter(None, [config.webhook_token])]
+    logsafe.install(secrets=secrets)
     return config
 
 
@@ -79,6 +80,11 @@ def _courier() -> Courier:
     )
 
 
+def _access() -> routes.Access:
+    config = _config()
+    return routes.Access(webhooks_only=config.webhooks_only, webhook_token=config.webhook_token)
+
+
 @functions_framework.http
 def jobcourier(request: flask.Request) -> flask.Response:
-    return routes.handle(request, _courier)
+    return routes.handle(request, _courier, _access)

@@ -18,6 +18,8 @@ INVOKER_SA = "JOBCOURIER_INVOKER_SA"
 DELAY_SCALE = "JOBCOURIER_DELAY_SCALE"
 ALLOW_PRIVATE_URLS = "JOBCOURIER_ALLOW_PRIVATE_URLS"
 PACING = "JOBCOURIER_PACING"  # JSON overrides of providers' pacing (docs/scheduling.md)
+WEBHOOK_TOKEN = "JOBCOURIER_WEBHOOK_TOKEN"  # noqa: S105 - a variable name; webhooks carry ?token=
+WEBHOOKS_ONLY = "JOBCOURIER_WEBHOOKS_ONLY"  # "1": serve POST /webhooks/{provider} and nothing else
 TASKS_EMULATOR_HOST = "CLOUD_TASKS_EMULATOR_HOST"
 STORAGE_EMULATOR_HOST = "STORAGE_EMULATOR_HOST"
 
@@ -43,6 +45,8 @@ ENVIRONMENT_VARIABLES = (
     DELAY_SCALE,
     ALLOW_PRIVATE_URLS,
     PACING,
+    WEBHOOK_TOKEN,
+    WEBHOOKS_ONLY,
     TASKS_EMULATOR_HOST,
     STORAGE_EMULATOR_HOST,
     *(queue_env_var(p) for p in PROVIDERS),
@@ -60,6 +64,8 @@ class Config:
     invoker_sa: str | None
     delay_scale: float
     allow_private_urls: bool
+    webhook_token: str | None
+    webhooks_only: bool
     tasks_emulator_host: str | None
     api_keys: Mapping[str, str]
     base_urls: Mapping[str, str]
@@ -83,6 +89,8 @@ class Config:
             invoker_sa=env.get(INVOKER_SA) or None,
             delay_scale=_delay_scale(env),
             allow_private_urls=env.get(ALLOW_PRIVATE_URLS) == "1",
+            webhook_token=env.get(WEBHOOK_TOKEN) or None,
+            webhooks_only=env.get(WEBHOOKS_ONLY) == "1",
             tasks_emulator_host=env.get(TASKS_EMULATOR_HOST) or None,
             api_keys={p: env[api_key_env_var(p)] for p in PROVIDERS if env.get(api_key_env_var(p))},
             base_urls={

@@ -3,6 +3,7 @@
     JobcourierError
     ├── ConfigurationError      deployment fault (missing env var, no API key)     -> 500
     ├── BadRequest              the caller's input is wrong, nothing was scheduled -> 400
+    ├── Unauthorized            a webhook without the configured token             -> 401
     ├── UnknownJob              no such job was ever submitted                     -> 404
     ├── InfrastructureError     Cloud Tasks or GCS unreachable: retry this task    -> 503
     ├── ProviderError           the provider's status API; settled by the decision logic
@@ -28,6 +29,10 @@ class ConfigurationError(JobcourierError):
 
 
 class BadRequest(JobcourierError):
+    pass
+
+
+class Unauthorized(JobcourierError):
     pass
 
 

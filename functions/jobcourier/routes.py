@@ -6,8 +6,10 @@ on /poll: everything else is settled in this invocation.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import flask
@@ -18,6 +20,7 @@ from jobcourier.errors import (
     ConfigurationError,
     InfrastructureError,
     JobcourierError,
+    Unauthorized,
     UnknownJob,
 )
 from jobcourier.model import JobKey, PollTask
@@ -30,8 +33,20 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_TASK_ATTEMPTS = 12
 
 
-def handle(request: flask.Request, courier: Callable[[], Courier]) -> flask.Response:
+@dataclass(frozen=True)
+class Access:
+    """Which routes this instance serves. The public webhook function runs with
+    webhooks_only and a token; the private main function serves everything behind IAM."""
+
+    webhooks_only: bool = False
+    webhook_token: str | None = None
+
+
+def handle(
+    request: flask.Request, courier: Callable[[], Courier], access: Callable[[], Access]
+) -> flask.Response:
     try:
+        _admit(request, access())
         answer = _route(request, courier)
     except BadRequest as exc:
         if request.path == "/poll":
@@ -39,6 +54,8 @@ def handle(request: flask.Request, courier: Callable[[], Courier]) -> flask.Resp
             log.error("dropped an unreadable poll task: %s", exc)
             return _json(200, {"outcome": "dropped", "error": str(exc)})
         return _json(400, {"error": str(exc)})
+    except Unauthorized as exc:
+        return _json(401, {"error": str(exc)})
     except UnknownJob as exc:
         return _json(404, {"error": str(exc)})
     except InfrastructureError as exc:
@@ -55,6 +72,17 @@ def handle(request: flask.Request, courier: Callable[[], Courier]) -> flask.Resp
         log.exception("internal error on %s %s", request.method, request.path)
         return _json(500, {"error": "internal error"})
     return _json(answer.http_status, answer.body)
+
+
+def _admit(request: flask.Request, access: Access) -> None:
+    is_webhook = request.method == "POST" and request.path.startswith("/webhooks/")
+    if access.webhooks_only and not is_webhook:
+        raise UnknownJob(f"this endpoint serves only POST /webhooks/{{provider}}, "
+                         f"not {request.method} {request.path}")
+    if is_webhook and access.webhook_token is not None:
+        given = request.args.get("token", "")
+        if not hmac.compare_digest(given.encode(), access.webhook_token.encode()):
+            raise Unauthorized("webhook token missing or wrong")
 
 
 def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:

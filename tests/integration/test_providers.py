@@ -128,3 +128,28 @@ def test_fliki_error_and_canceled_end_failed(harness: Harness):
         harness.client.post("/jobs", json={"provider": "fliki", "job_id": file_id})
         assert harness.deliver(harness.take()).json["state"] == "failed"
         assert word in harness.manifest(file_id, "fliki")["error"]["message"]
+
+
+def test_the_public_webhook_endpoint_needs_its_token_and_serves_nothing_else(
+    harness: Harness, monkeypatch
+):
+    from functions_framework import create_app
+
+    from tests.integration.conftest import MAIN
+
+    jid = str(uuid.uuid4())
+    harness.gepetto.add_job(jid, pending_checks=1)
+    assert harness.client.post("/jobs", json={"provider": "gepetto", "job_id": jid}) \
+        .status_code == 202
+    monkeypatch.setenv("JOBCOURIER_WEBHOOK_TOKEN", "a-long-shared-secret")
+    monkeypatch.setenv("JOBCOURIER_WEBHOOKS_ONLY", "1")
+    public = create_app(target="jobcourier", source=str(MAIN)).test_client()
+    body = {"id": jid, "output": "https://x/y.png"}
+    refused = public.post("/webhooks/gepetto?token=guess", json=body)
+    assert refused.status_code == 401 and "a-long-shared-secret" not in refused.get_data(True)
+    assert public.post("/jobs", json={"provider": "gepetto", "job_id": "x"}).status_code == 404
+    assert public.get(f"/jobs/gepetto/{jid}").status_code == 404
+    assert len(harness.queued()) == 1
+    accepted = public.post("/webhooks/gepetto?token=a-long-shared-secret", json=body)
+    assert accepted.status_code == 202 and accepted.json["outcome"] == "check_scheduled"
+    assert len(harness.queued()) == 2
