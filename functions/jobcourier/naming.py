@@ -53,6 +53,8 @@ def public_url(url: str) -> str:
     """The URL without query, fragment or user info: signed URLs carry credentials there."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -38,6 +38,7 @@ def test_result_names(content_type, url, name):
          "https://storage.googleapis.com/b/o.png"),
         ("https://user:pw@host.example:8443/p#frag", "https://host.example:8443/p"),
         ("https://host.example/p", "https://host.example/p"),
+        ("http://[::1]:8080/p.png?sig=1", "http://[::1]:8080/p.png"),
     ],
 )
 def test_public_urls_carry_no_credentials(url, public):
