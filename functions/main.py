@@ -7,6 +7,7 @@ imports the storage client.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import flask
 import functions_framework
@@ -18,6 +19,13 @@ from jobcourier.errors import ProviderAuthError
 from jobcourier.providers import REGISTRY
 from jobcourier.providers.base import Provider, ProviderApi
 
+if TYPE_CHECKING:  # the edges are imported on first use, not at cold start
+    import requests
+
+    from jobcourier.edges.cloud_tasks import CloudTasksScheduler
+    from jobcourier.edges.gcs import GcsStore
+    from jobcourier.edges.http import SafeDownloader
+
 
 @functools.cache
 def _config() -> Config:
@@ -28,28 +36,28 @@ def _config() -> Config:
 
 
 @functools.cache
-def _session():  # type: ignore[no-untyped-def]
+def _session() -> requests.Session:
     from jobcourier.edges.http import new_session
 
     return new_session()
 
 
 @functools.cache
-def _scheduler():  # type: ignore[no-untyped-def]
+def _scheduler() -> CloudTasksScheduler:
     from jobcourier.edges.cloud_tasks import CloudTasksScheduler
 
     return CloudTasksScheduler.from_config(_config())
 
 
 @functools.cache
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> GcsStore:
     from jobcourier.edges.gcs import GcsStore
 
     return GcsStore.from_bucket_name(_config().bucket)
 
 
 @functools.cache
-def _downloader():  # type: ignore[no-untyped-def]
+def _downloader() -> SafeDownloader:
     from jobcourier.edges.http import SafeDownloader
 
     return SafeDownloader(_session(), allow_private=_config().allow_private_urls)
