@@ -1,15 +1,25 @@
 /**
  * jobcourier: an HTTP Cloud Function (2nd gen) that checks a provider job's status once per
  * invocation, reschedules itself through Cloud Tasks while the job runs, and streams the results
- * into a GCS bucket. Terraform owns every resource here, the function included; Cloud Build runs
+ * into a GCS bucket. Terraform owns every resource here, the functions included; Cloud Build runs
  * `terraform apply` (docs/deploy.md).
+ *
+ * Two functions run the same source:
+ *   jobcourier           - private (IAM run.invoker): POST /jobs, GET /jobs/..., POST /poll.
+ *   jobcourier-webhooks  - public (allUsers run.invoker on its service only), because providers
+ *                          call back unsigned and cannot send an ID token. It serves only
+ *                          POST /webhooks/{provider} (JOBCOURIER_WEBHOOKS_ONLY=1), demands the
+ *                          shared ?token= (JOBCOURIER_WEBHOOK_TOKEN), holds no provider key, and
+ *                          can only enqueue one status check that the main function performs.
  *
  * Who can do what (everything bound on the resource, member by member):
  *   runtime SA  - enqueue on the poll queues; create/get/list/delete objects in the results bucket;
- *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys.
- *   invoker SA  - run.invoker on this function's Cloud Run service. Nothing else.
+ *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys
+ *                 and the webhook token. Both functions run as it.
+ *   invoker SA  - run.invoker on the main function's Cloud Run service. Nothing else.
  *   build SA    - read the source bucket, push to the function's image repository, write logs.
  *   GCS agent   - publish to the notification topic.
+ *   allUsers    - run.invoker on the webhook function's Cloud Run service, and nowhere else.
  */
 
 provider "google" {
@@ -27,6 +37,9 @@ locals {
   # function's environment would depend on the function), and a 2nd gen function's
   # cloudfunctions.net URL is fixed by region, project and name.
   function_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.function_name}"
+
+  # Providers that call back (the code's Provider.webhook_job_id; a test keeps the two in step).
+  webhook_providers = ["gepetto", "fliki"]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -147,6 +160,26 @@ resource "google_secret_manager_secret_iam_member" "runtime_reads_provider_key" 
 
   project   = each.value.project
   secret_id = each.value.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.runtime.member
+}
+
+# The shared secret webhook callbacks carry as ?token= (JOBCOURIER_WEBHOOK_TOKEN). Like the keys:
+# the secret only; the operator adds its version (docs/deploy.md, "Webhooks").
+resource "google_secret_manager_secret" "webhook_token" {
+  project             = var.project_id
+  secret_id           = "${var.secret_id_prefix}webhook-token"
+  labels              = var.labels
+  deletion_protection = var.deletion_protection
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_reads_webhook_token" {
+  project   = google_secret_manager_secret.webhook_token.project
+  secret_id = google_secret_manager_secret.webhook_token.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.runtime.member
 }
@@ -319,7 +352,8 @@ resource "google_cloudfunctions2_function" "jobcourier" {
 }
 
 # Invocation: run.invoker on this function's Cloud Run service only (2nd gen functions are
-# invoked through Cloud Run). No allUsers, no allAuthenticatedUsers.
+# invoked through Cloud Run). No allUsers, no allAuthenticatedUsers: the main function does not
+# mount the webhook token either, since its own /webhooks route is behind IAM like the rest.
 resource "google_cloud_run_v2_service_iam_member" "poll_task_invoker" {
   project  = var.project_id
   location = var.region
@@ -336,4 +370,92 @@ resource "google_cloud_run_v2_service_iam_member" "caller" {
   name     = google_cloudfunctions2_function.jobcourier.service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value
+}
+
+# ---------------------------------------------------------------------------------------------
+# The webhook function: the same source and runtime account, public, webhooks only
+# ---------------------------------------------------------------------------------------------
+
+# What a request to it can do: with the right ?token=, read the job's manifest and submission
+# marker, and either enqueue one named (deduplicated) status check on the provider's queue, which
+# the MAIN function performs through the provider's own API, or record an unknown job id once
+# (create-only). Nothing in the body is trusted beyond the job id. Every other route answers 404
+# (JOBCOURIER_WEBHOOKS_ONLY), and no provider key is mounted here. It runs as the runtime account
+# because it needs exactly a subset of that account's grants (results bucket, queues, actAs the
+# invoker for the task's OIDC token) plus the webhook token, which that account also reads.
+resource "google_cloudfunctions2_function" "webhooks" {
+  #checkov:skip=CKV_GCP_124:Webhook endpoint must be public for unsigned provider callbacks (they come from the providers' servers, outside any VPC); it serves only /webhooks/*, requires a shared token, and can only trigger a status check through the provider's API.
+  project     = var.project_id
+  location    = var.region
+  name        = var.webhook_function_name
+  description = "Public endpoint for provider callbacks: POST /webhooks/{provider}?token=... schedules one status check of that job; nothing else."
+  labels      = var.labels
+
+  build_config {
+    runtime           = "python312"
+    entry_point       = "jobcourier"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.runtime.email
+    timeout_seconds                  = var.webhook_function_timeout_seconds
+    available_memory                 = var.webhook_function_memory
+    max_instance_count               = var.webhook_function_max_instances
+    min_instance_count               = 0
+    max_instance_request_concurrency = 1
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+
+    # JOBCOURIER_SELF_URL is the MAIN function: the scheduled check is a task to its /poll.
+    environment_variables = {
+      JOBCOURIER_BUCKET          = module.results_bucket.name
+      JOBCOURIER_QUEUE           = module.poll_queue["default"].id
+      JOBCOURIER_QUEUE_SPACELY   = module.poll_queue["spacely"].id
+      JOBCOURIER_QUEUE_GEPETTO   = module.poll_queue["gepetto"].id
+      JOBCOURIER_QUEUE_SELLERPIC = module.poll_queue["sellerpic"].id
+      JOBCOURIER_QUEUE_FLIKI     = module.poll_queue["fliki"].id
+      JOBCOURIER_SELF_URL        = local.function_url
+      JOBCOURIER_INVOKER_SA      = google_service_account.invoker.email
+      JOBCOURIER_WEBHOOKS_ONLY   = "1"
+    }
+
+    # The only secret it mounts. No provider key: it never calls a provider.
+    secret_environment_variables {
+      key        = "JOBCOURIER_WEBHOOK_TOKEN"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.webhook_token.secret_id
+      version    = var.webhook_secret_version
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.runtime_reads_webhook_token,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_project_iam_member.build_writes_logs,
+  ]
+}
+
+# The one public binding of the deployment: anyone may invoke the webhook function's Cloud Run
+# service (providers' callbacks carry no ID token). The main function stays IAM-only, and
+# tests/infra/test_iam_contract.py fails on allUsers anywhere else. checkov 3.3.30's public
+# Cloud Run check (CKV_GCP_102) covers only the v1 google_cloud_run_service_iam_* resources; if a
+# newer checkov flags this one, skip it here with the reason: webhook endpoint must be public for
+# unsigned provider callbacks; it serves only /webhooks/*, requires a shared token, and can only
+# trigger a status check through the provider's API.
+resource "google_cloud_run_v2_service_iam_member" "webhooks_public" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.webhooks.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
 }

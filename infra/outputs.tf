@@ -1,5 +1,5 @@
 output "function_name" {
-  description = "Name of the function (and of its Cloud Run service)."
+  description = "Name of the main (private) function (and of its Cloud Run service)."
   value       = google_cloudfunctions2_function.jobcourier.name
 }
 
@@ -11,6 +11,26 @@ output "function_url" {
 output "function_uri" {
   description = "The function's Cloud Run (run.app) URI, as reported by the API."
   value       = google_cloudfunctions2_function.jobcourier.service_config[0].uri
+}
+
+output "webhook_function_name" {
+  description = "Name of the public webhook function (and of its Cloud Run service)."
+  value       = google_cloudfunctions2_function.webhooks.name
+}
+
+output "webhook_url" {
+  description = "Base URL of the public webhook function; it serves only POST /webhooks/{provider}?token=TOKEN."
+  value       = google_cloudfunctions2_function.webhooks.url
+}
+
+output "webhook_callback_urls" {
+  description = "Callback URL to give each provider that calls back, with <token> standing for the value of the webhook token secret (never output here: it lives in Secret Manager only)."
+  value       = { for p in local.webhook_providers : p => "${google_cloudfunctions2_function.webhooks.url}/webhooks/${p}?token=<token>" }
+}
+
+output "webhook_token_secret" {
+  description = "Secret ID of the webhook token (JOBCOURIER_WEBHOOK_TOKEN): add a version to it (docs/deploy.md, \"Webhooks\")."
+  value       = google_secret_manager_secret.webhook_token.secret_id
 }
 
 output "results_bucket" {

@@ -54,7 +54,7 @@ variable "function_max_instances" {
 
 variable "ingress_settings" {
   type        = string
-  description = "Network ingress of the function. Authentication is enforced by IAM whatever this says (no allUsers binding exists); ALLOW_ALL lets upstream jobs and Cloud Build reach it from outside a VPC."
+  description = "Network ingress of the main function. Authentication is enforced by IAM whatever this says (no allUsers binding exists on it); ALLOW_ALL lets upstream jobs and Cloud Build reach it from outside a VPC."
   default     = "ALLOW_ALL"
 
   validation {
@@ -71,6 +71,60 @@ variable "invoker_members" {
   validation {
     condition     = alltrue([for m in var.invoker_members : !contains(["allUsers", "allAuthenticatedUsers"], m)])
     error_message = "The function never allows unauthenticated or any-Google-account invocation."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The webhook function: the same source, public, serving only POST /webhooks/{provider}
+# ---------------------------------------------------------------------------------------------
+
+variable "webhook_function_name" {
+  type        = string
+  description = "Name of the public webhook function (and of its Cloud Run service). It runs the same source with JOBCOURIER_WEBHOOKS_ONLY=1, so it serves only POST /webhooks/{provider}; must differ from function_name."
+  default     = "jobcourier-webhooks"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,48}[a-z0-9]$", var.webhook_function_name))
+    error_message = "A function name is lower-case letters, digits and hyphens, starts with a letter, 2 to 50 characters."
+  }
+}
+
+variable "webhook_function_timeout_seconds" {
+  type        = number
+  description = "Longest webhook invocation: two object reads, at most one create-only write and one task creation."
+  default     = 60
+
+  validation {
+    condition     = var.webhook_function_timeout_seconds >= 10 && var.webhook_function_timeout_seconds <= 300
+    error_message = "webhook_function_timeout_seconds must be between 10 and 300."
+  }
+}
+
+variable "webhook_function_memory" {
+  type        = string
+  description = "Memory of each webhook instance (no download ever runs there)."
+  default     = "256Mi"
+}
+
+variable "webhook_function_max_instances" {
+  type        = number
+  description = "Ceiling on webhook instances (one request each). The endpoint is public: this also bounds what a flood of requests can cost. A callback refused for lack of an instance only leaves its job to polling."
+  default     = 10
+
+  validation {
+    condition     = var.webhook_function_max_instances >= 1 && var.webhook_function_max_instances <= 100
+    error_message = "webhook_function_max_instances must be between 1 and 100."
+  }
+}
+
+variable "webhook_secret_version" {
+  type        = string
+  description = "Secret version the webhook function reads its shared callback secret from (JOBCOURIER_WEBHOOK_TOKEN): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Webhooks\"."
+  default     = "latest"
+
+  validation {
+    condition     = var.webhook_secret_version == "latest" || can(regex("^[1-9][0-9]*$", var.webhook_secret_version))
+    error_message = "webhook_secret_version is \"latest\" or a version number."
   }
 }
 
@@ -262,7 +316,7 @@ variable "queue_log_sampling_ratio" {
 
 variable "secret_id_prefix" {
   type        = string
-  description = "Prefix of the secret IDs; the secrets are <prefix><provider>-api-key."
+  description = "Prefix of the secret IDs; the secrets are <prefix><provider>-api-key and <prefix>webhook-token."
   default     = "jobcourier-"
 }
 
@@ -289,6 +343,6 @@ variable "provider_key_versions" {
 
 variable "deletion_protection" {
   type        = bool
-  description = "Refuse to destroy the provider key secrets. Set false (and apply) before `terraform destroy`."
+  description = "Refuse to destroy the provider key secrets and the webhook token secret. Set false (and apply) before `terraform destroy`."
   default     = true
 }

@@ -1,4 +1,4 @@
-"""The function Terraform deploys is the one the code expects: source, entry point, runtime,
+"""The main function Terraform deploys is the one the code expects: source, entry point, runtime,
 environment variable names, queues and provider keys (CONTRACT.md, "Configuration")."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from tests.infra.conftest import INFRA, REPO
 
 @pytest.fixture(scope="module")
 def function(root: tf.Module) -> tf.Block:
-    functions = root.of_type("google_cloudfunctions2_function")
-    assert len(functions) == 1, "expected exactly one function, owned by Terraform"
-    return functions[0]
+    """The main (private) function; the public webhook function is test_webhook_function.py's."""
+    functions = {b.name for b in root.of_type("google_cloudfunctions2_function")}
+    assert functions == {"jobcourier", "webhooks"}, "the main function and the webhook function"
+    return root.resource("google_cloudfunctions2_function", "jobcourier")
 
 
 @pytest.fixture(scope="module")

@@ -141,24 +141,89 @@ def test_runtime_reads_each_provider_key_secret_only(root: tf.Module) -> None:
     assert binding.body["member"] == RUNTIME
 
 
-def test_invoker_may_invoke_this_function_only(root: tf.Module) -> None:
-    service = "${google_cloudfunctions2_function.jobcourier.service_config[0].service}"
-    bindings = root.of_type("google_cloud_run_v2_service_iam_member")
+MAIN_SERVICE = "${google_cloudfunctions2_function.jobcourier.service_config[0].service}"
+WEBHOOK_SERVICE = "${google_cloudfunctions2_function.webhooks.service_config[0].service}"
+# The single public grant of the deployment (docs/deploy.md, "Webhooks"): providers call back
+# unsigned, so the webhook function's Cloud Run service, and nothing else, is open to allUsers.
+PUBLIC_BINDINGS = {
+    ("google_cloud_run_v2_service_iam_member.webhooks_public", "allUsers"),
+}
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+
+def _run_invoker_bindings(root: tf.Module) -> dict[str, dict]:
+    return {b.name: b.body for b in root.of_type("google_cloud_run_v2_service_iam_member")}
+
+
+def test_invoker_may_invoke_the_main_function_only(root: tf.Module) -> None:
+    bindings = _run_invoker_bindings(root)
     assert bindings, "no run.invoker binding"
-    for binding in bindings:
-        assert binding.body["role"] == "roles/run.invoker"
-        assert binding.body["name"] == service
-    assert INVOKER in [b.body["member"] for b in bindings]
+    for binding in bindings.values():
+        assert binding["role"] == "roles/run.invoker"
+    on_main = {n: b for n, b in bindings.items() if b["name"] == MAIN_SERVICE}
+    assert set(on_main) == {"poll_task_invoker", "caller"}
+    assert on_main["poll_task_invoker"]["member"] == INVOKER
+    assert on_main["caller"]["member"] == "${each.value}"
+    assert on_main["caller"]["for_each"] == "${toset(var.invoker_members)}"
+    # Nobody but the public gets the webhook function: not the invoker (tasks go to the main
+    # function's /poll), not invoker_members (they have the main function).
+    on_webhooks = {n: b for n, b in bindings.items() if b["name"] == WEBHOOK_SERVICE}
+    assert {(n, b["member"]) for n, b in on_webhooks.items()} == {("webhooks_public", "allUsers")}
+    assert set(bindings) == set(on_main) | set(on_webhooks), "a binding on another service"
 
 
-def test_no_unauthenticated_invocation(modules: dict) -> None:
+def _public_grants(modules: dict) -> set[tuple[str, str]]:
+    found = set()
     for block in tf.all_blocks(modules):
         for key, value in tf.walk(block.body):
             if key in {"member", "members"}:
-                assert "allUsers" not in str(value), block.address
-                assert "allAuthenticatedUsers" not in str(value), block.address
+                for member in PUBLIC_MEMBERS:
+                    if member in str(value):
+                        found.add((block.address, member))
+    return found
+
+
+def test_unauthenticated_invocation_only_on_the_webhook_function(modules: dict) -> None:
+    assert _public_grants(modules) == PUBLIC_BINDINGS
     validation = modules[""].variables["invoker_members"]["validation"]
     assert "allUsers" in str(validation) and "allAuthenticatedUsers" in str(validation)
+
+
+def test_the_public_check_catches_allusers_anywhere_else(modules: dict) -> None:
+    """The test above must fail if allUsers appears anywhere but the webhook binding."""
+    planted = tf.Block(
+        "resource",
+        "google_cloud_run_v2_service_iam_member",
+        "oops",
+        {"name": MAIN_SERVICE, "role": "roles/run.invoker", "member": "allUsers"},
+        "",
+    )
+    extra = tf.Module(path=INFRA, resources=[planted])
+    assert _public_grants({**modules, "planted": extra}) != PUBLIC_BINDINGS
+    nested = tf.Block(
+        "resource",
+        "google_storage_bucket_iam_member",
+        "oops",
+        {"bucket": "b", "role": "roles/storage.objectViewer", "members": ["allAuthenticatedUsers"]},
+        "",
+    )
+    extra = tf.Module(path=INFRA, resources=[nested])
+    assert _public_grants({**modules, "planted": extra}) != PUBLIC_BINDINGS
+
+
+def test_public_grant_is_invoke_only_and_on_the_webhook_service(root: tf.Module) -> None:
+    public = root.resource("google_cloud_run_v2_service_iam_member", "webhooks_public").body
+    public = {k: v for k, v in public.items() if not k.startswith("__")}  # python-hcl2 markers
+    assert public == {
+        "project": "${var.project_id}",
+        "location": "${var.region}",
+        "name": WEBHOOK_SERVICE,
+        "role": "roles/run.invoker",
+        "member": "allUsers",
+    }
+    webhooks = root.resource("google_cloudfunctions2_function", "webhooks").body
+    env = tf.first(webhooks["service_config"])["environment_variables"]
+    assert env["JOBCOURIER_WEBHOOKS_ONLY"] == "1", "a public function must serve webhooks only"
 
 
 def test_no_primitive_role_anywhere(modules: dict) -> None:
