@@ -64,6 +64,12 @@ class Process:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL the whole group: no clean shutdown, as when an instance dies."""
+        if self._popen.poll() is None:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+            self._popen.wait()
+
     def stop(self) -> None:
         if self._popen.poll() is None:
             try:

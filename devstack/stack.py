@@ -62,8 +62,12 @@ class Stack:
         self._started.append(self.tasks)
         self.function_port = free_port()
         self.url = f"http://127.0.0.1:{self.function_port}"
-        self.function = Process(
-            "function",
+        self.function = self._start_function("function")
+        self._started.append(self)  # stops whichever function process runs last
+
+    def _start_function(self, name: str) -> Process:
+        return Process(
+            name,
             [
                 _functions_framework(),
                 "--source", str(ROOT / "functions" / "main.py"),
@@ -75,7 +79,14 @@ class Stack:
             env={**os.environ, **self.function_env()},
             ready=lambda: port_open(self.function_port),
         )
-        self._started.append(self.function)
+
+    def kill_function(self) -> None:
+        """Stop the function at once, as a crashed instance stops."""
+        self.function.kill()
+
+    def restart_function(self) -> None:
+        """A new instance on the same URL: no memory, no clients, as after a cold start."""
+        self.function = self._start_function(f"function-{time.monotonic_ns()}")
 
     def function_env(self) -> dict[str, str]:
         return {
@@ -115,7 +126,11 @@ class Stack:
 
     def stop(self) -> None:
         while self._started:
-            self._started.pop().stop()
+            item = self._started.pop()
+            if item is self:
+                self.function.stop()
+            else:
+                item.stop()
         if hasattr(self, "_outer_emulator_host"):
             os.environ.pop("STORAGE_EMULATOR_HOST", None)
             if self._outer_emulator_host is not None:

@@ -115,3 +115,26 @@ def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
         md5.update(chunk)
     assert entry["size"] == video.length and entry["md5"] == b64(md5.digest())
     assert entry["name"] == "00.mp4"
+
+
+def test_a_job_survives_its_instance_being_killed_mid_chain(stack: Stack):
+    import time
+
+    job = f"restart-{uuid.uuid4().hex[:8]}"
+    served = stack.spacely.add_job(job, pending_checks=8, files=2)
+    assert stack.submit("spacely", job).status_code == 202
+    calls = lambda: [c for c in stack.spacely.status_calls("/api/v1/generate/poll-result")  # noqa: E731
+                     if c.args["refId"] == job]
+    deadline = time.monotonic() + 20
+    while len(calls()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stack.kill_function()  # the next poll task is waiting in the queue
+    time.sleep(0.5)  # dispatches fail meanwhile; the emulator keeps the task and retries it
+    stack.restart_function()
+    manifest = stack.wait_settled("spacely", job)
+    assert manifest["state"] == "succeeded"
+    assert [f["size"] for f in manifest["files"]] == [len(b) for b in served]
+    # the chain went on where it was, one chain: the killed invocation may have checked once
+    # more before dying mid-flight (its task is then delivered again), never a second chain
+    assert manifest["checks"] == 9
+    assert 9 <= len(calls()) <= 10
