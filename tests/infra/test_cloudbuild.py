@@ -164,3 +164,33 @@ def test_smoke_check_calls_the_deployed_function(
     line = next(line for line in script.splitlines() if request_line in line)
     following = script[script.index(line) :]
     assert f"= {status} ]" in following
+
+
+def test_deploy_records_both_functions_urls(cloudbuild: dict, root: tf.Module) -> None:
+    deploy = _script(_step(cloudbuild, "deploy"))
+    for output in ("function_url", "webhook_url"):
+        assert f"output -raw {output} > /workspace/{output}" in deploy
+        assert output in root.outputs
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        ("anonymous POST /webhooks/gepetto ", "401"),
+        ("anonymous POST '/webhooks/gepetto?token=wrong", "401"),
+        ('anonymous GET "/jobs/spacely/', "404"),
+    ],
+)
+def test_smoke_check_calls_the_public_webhook_function_anonymously(
+    cloudbuild: dict, request_line: str, status: str
+) -> None:
+    """Without a token a callback is refused by the function itself (IAM would say 403), and
+    the webhook function serves nothing but webhooks."""
+    smoke = _step(cloudbuild, "smoke-webhooks")
+    script = _script(smoke)
+    assert "deploy" in _ancestors(cloudbuild, "smoke-webhooks")
+    assert "/workspace/webhook_url" in script
+    assert "Authorization" not in script and "print-identity-token" not in script
+    line = next(line for line in script.splitlines() if request_line in line)
+    following = script[script.index(line) :]
+    assert f"= {status} ]" in following
