@@ -134,7 +134,8 @@ def test_a_job_survives_its_instance_being_killed_mid_chain(stack: Stack):
     manifest = stack.wait_settled("spacely", job)
     assert manifest["state"] == "succeeded"
     assert [f["size"] for f in manifest["files"]] == [len(b) for b in served]
-    # the chain went on where it was, one chain: the killed invocation may have checked once
-    # more before dying mid-flight (its task is then delivered again), never a second chain
-    assert manifest["checks"] == 9
-    assert 9 <= len(calls()) <= 10
+    # One chain went on where it was: the fake answers success on the 9th call, and the
+    # manifest counts 9 checks, or 8 when the killed invocation had made its call before
+    # dying mid-flight (its task was delivered again). A second chain would call more often.
+    assert len(calls()) == 9
+    assert manifest["checks"] in (8, 9)
