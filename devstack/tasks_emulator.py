@@ -1,8 +1,8 @@
 """gcloud-tasks-emulator in its own virtualenv (it pins protobuf<5), bound to 127.0.0.1.
 
-The emulator really dispatches HTTP tasks and honours schedule_time. It does not deduplicate
-task names, check OIDC tokens or back off between retries (see README, "What the emulators
-cannot show").
+The emulator really dispatches HTTP tasks and honours schedule_time. It does not check OIDC
+tokens or back off between retries, and by itself it does not deduplicate task names: the
+launcher below adds that (see README, "What the emulators cannot show").
 """
 
 from __future__ import annotations
@@ -32,6 +32,19 @@ class LoopbackAPI(server.APIThread):
         while self._is_running.is_set():
             time.sleep(0.1)
 server.APIThread = LoopbackAPI
+# Cloud Tasks refuses a task name it has seen (ALREADY_EXISTS); the emulator does not. Without
+# it a chain forks when an invocation dies after creating its next task. Names are remembered
+# for the emulator's life (Cloud Tasks: about an hour after the task ran).
+from google.api_core.exceptions import AlreadyExists
+seen_names = set()
+create_task = server.QueueState.create_task
+def create_task_once(self, queue, task):
+    if task.name:
+        if task.name in seen_names:
+            raise AlreadyExists(f"Requested entity already exists: {task.name}")
+        seen_names.add(task.name)
+    return create_task(self, queue, task)
+server.QueueState.create_task = create_task_once
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 srv = server.create_server("127.0.0.1", port, "127.0.0.1", 80, queues, -1)
 srv.run()

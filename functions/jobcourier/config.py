@@ -89,7 +89,7 @@ class Config:
             invoker_sa=env.get(INVOKER_SA) or None,
             delay_scale=_delay_scale(env),
             allow_private_urls=env.get(ALLOW_PRIVATE_URLS) == "1",
-            webhook_token=env.get(WEBHOOK_TOKEN) or None,
+            webhook_token=_webhook_token(env),
             webhooks_only=env.get(WEBHOOKS_ONLY) == "1",
             tasks_emulator_host=env.get(TASKS_EMULATOR_HOST) or None,
             api_keys={p: env[api_key_env_var(p)] for p in PROVIDERS if env.get(api_key_env_var(p))},
@@ -101,6 +101,19 @@ class Config:
             pacing_overrides=schedule.pacing_overrides(env.get(PACING, ""), PROVIDERS,
                                                        source=PACING),
         )
+
+
+def _webhook_token(env: Mapping[str, str]) -> str | None:
+    token = env.get(WEBHOOK_TOKEN, "").strip()  # a secret version often ends in a newline
+    if env.get(WEBHOOKS_ONLY) == "1" and not token:
+        raise ConfigurationError(
+            f"{WEBHOOKS_ONLY}=1 needs {WEBHOOK_TOKEN}: a public webhook endpoint without a "
+            "token would admit every callback. Found: unset or empty"
+        )
+    if token and len(token) < 16:
+        raise ConfigurationError(f"{WEBHOOK_TOKEN} must be at least 16 characters. "
+                                 f"Found: {len(token)}")
+    return token or None
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

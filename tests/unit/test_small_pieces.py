@@ -76,6 +76,9 @@ def test_config_routes_providers_to_their_queues():
     assert config.queue_for("fliki") == "projects/p/locations/l/queues/q"
     assert config.self_url == "https://f.example" and config.delay_scale == 0.02
     assert config.invoker_sa is None and not config.allow_private_urls
+    assert config.webhook_token is None and not config.webhooks_only
+    padded = Config.from_env({**ENV, "JOBCOURIER_WEBHOOK_TOKEN": "0123456789abcdef\n"})
+    assert padded.webhook_token == "0123456789abcdef"
 
 
 @pytest.mark.parametrize(
@@ -86,6 +89,9 @@ def test_config_routes_providers_to_their_queues():
         ({"JOBCOURIER_QUEUE_FLIKI": "projects/p/queues/q"}, "JOBCOURIER_QUEUE_FLIKI must be"),
         ({"JOBCOURIER_DELAY_SCALE": "fast"}, "JOBCOURIER_DELAY_SCALE"),
         ({"JOBCOURIER_DELAY_SCALE": "0"}, "JOBCOURIER_DELAY_SCALE"),
+        ({"JOBCOURIER_WEBHOOKS_ONLY": "1"}, "needs JOBCOURIER_WEBHOOK_TOKEN"),
+        ({"JOBCOURIER_WEBHOOKS_ONLY": "1", "JOBCOURIER_WEBHOOK_TOKEN": " \n"}, "needs"),
+        ({"JOBCOURIER_WEBHOOK_TOKEN": "short"}, "at least 16 characters"),
     ],
 )
 def test_config_errors_name_the_variable(change, message):
