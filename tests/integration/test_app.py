@@ -294,3 +294,16 @@ def test_the_queues_last_attempt_settles_an_outage_instead_of_dropping_the_job(
                        headers={"X-CloudTasks-TaskRetryCount": "11"})
     assert last.status_code == 200 and last.json["state"] == "failed"
     assert harness.manifest(jid)["error"]["code"] == "infrastructure_unavailable"
+
+
+def test_a_poll_delivered_twice_creates_its_next_task_once(harness: Harness):
+    """The real client against the emulator, with Cloud Tasks' name rule (added by our
+    launcher): the second create answers ALREADY_EXISTS, which counts as done."""
+    jid = job_id()
+    harness.spacely.add_job(jid, pending_checks=5)
+    harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid})
+    task = harness.take()
+    assert harness.deliver(task).json["outcome"] == "rescheduled"
+    again = harness.deliver(task, **{"X-CloudTasks-TaskRetryCount": "1"})
+    assert again.status_code == 200 and again.json["outcome"] == "duplicate"
+    assert len(harness.queued()) == 1
