@@ -29,7 +29,7 @@ import json, resource, sys, time
 sys.path.insert(0, {functions!r})
 from google.cloud import storage
 from jobcourier.edges.gcs import GcsStore
-from jobcourier.edges.http import SafeDownloader, new_session
+from jobcourier.edges.http import SafeDownloader
 from jobcourier.model import JobKey
 import requests
 url, variant, name = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -38,7 +38,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 if variant == "streaming":
     store = GcsStore(client, "bench")
-    with SafeDownloader(new_session(), allow_private=True).open(url) as download:
+    with SafeDownloader(allow_private=True).open(url) as download:
         stored = store.store_file(JobKey("fliki", name), "00.mp4", download, url)
     size = stored.size
 else:

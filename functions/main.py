@@ -60,7 +60,7 @@ def _store() -> GcsStore:
 def _downloader() -> SafeDownloader:
     from jobcourier.edges.http import SafeDownloader
 
-    return SafeDownloader(_session(), allow_private=_config().allow_private_urls)
+    return SafeDownloader(allow_private=_config().allow_private_urls)
 
 
 def _api_for(provider: Provider) -> ProviderApi:

@@ -6,7 +6,7 @@ import pytest
 
 from devstack.fakes.server import ServedFile
 from jobcourier.edges import http
-from jobcourier.edges.http import SafeDownloader, check_url, new_session
+from jobcourier.edges.http import SafeDownloader, check_url
 from jobcourier.errors import DownloadExpired, DownloadRefused, DownloadTransient
 
 
@@ -41,7 +41,7 @@ def test_loopback_and_http_only_when_allowed():
 
 @pytest.fixture
 def downloader() -> SafeDownloader:
-    return SafeDownloader(new_session(), allow_private=True)
+    return SafeDownloader(allow_private=True)
 
 
 def test_a_redirect_to_the_metadata_server_is_refused(fakes, downloader):
@@ -74,7 +74,7 @@ def test_status_answers_are_classified(fakes, downloader):
 def test_files_over_the_cap_are_refused_by_header_and_by_count(fakes, monkeypatch):
     server = fakes["spacely"]
     monkeypatch.setattr(http, "MAX_DOWNLOAD_BYTES", 1000)  # the cap is 5 GiB in production
-    downloader = SafeDownloader(new_session(), allow_private=True)
+    downloader = SafeDownloader(allow_private=True)
     url = server.serve_file("big.png", ServedFile("image/png", b"x" * 1001))
     with pytest.raises(DownloadRefused, match="cap"), downloader.open(url):
         pass
@@ -85,3 +85,24 @@ def test_an_unreachable_host_is_transient(downloader):
 
     with pytest.raises(DownloadTransient), downloader.open(f"http://127.0.0.1:{free_port()}/x"):
         pass
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_the_connected_socket_is_checked_too_not_only_the_name(fakes, allow_private):
+    """A name that resolved to a public address when checked and to an internal one when
+    connected (DNS rebinding) meets the second check, on the socket, before a byte is sent."""
+    from urllib3.connection import HTTPConnection
+
+    from jobcourier.edges.http import _peer_checked
+
+    server = fakes["spacely"]
+    port = int(server.url.rsplit(":", 1)[1])
+    connection = _peer_checked(HTTPConnection, allow_private)("127.0.0.1", port)
+    if allow_private:
+        connection.connect()
+        connection.close()
+    else:
+        calls = len(server.calls) + len(server.file_gets)
+        with pytest.raises(DownloadRefused, match="127.0.0.1"):
+            connection.connect()
+        assert len(server.calls) + len(server.file_gets) == calls

@@ -3,7 +3,9 @@
 Result URLs come from outside, so every hop of a download is checked before it is fetched:
 https only (plain http and loopback only with JOBCOURIER_ALLOW_PRIVATE_URLS=1), never a
 private, link-local (the metadata server) or otherwise non-global address, redirects
-followed by hand and checked again, a size cap and timeouts.
+followed by hand and checked again, a size cap and timeouts. The address is checked twice:
+when the URL's host is resolved, and on the connected socket before a byte is sent, so a DNS
+answer that changes in between (rebinding) cannot reach inside either.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import ipaddress
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from jobcourier.errors import (
     DownloadExpired,
@@ -63,8 +69,12 @@ class RequestsProviderApi:
 
 
 class SafeDownloader:
-    def __init__(self, session: requests.Session, *, allow_private: bool = False) -> None:
-        self._session = session
+    def __init__(self, *, allow_private: bool = False) -> None:
+        # Its own session, whose connections check their peer (the provider APIs' need not).
+        self._session = new_session()
+        adapter = _PeerCheckingAdapter(allow_private=allow_private)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
         self._allow_private = allow_private
 
     @contextmanager
@@ -112,6 +122,54 @@ class SafeDownloader:
         raise DownloadRefused(f"{public_url(url)}: more than {MAX_REDIRECTS} redirects")
 
 
+def check_address(host: str, address: str, *, allow_private: bool) -> None:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.is_global and not ip.is_multicast:
+        return
+    if allow_private and ip.is_loopback:
+        return
+    raise DownloadRefused(
+        f"result URL host {host} resolves to {ip}, which is not a public address"
+    )
+
+
+_Connection = TypeVar("_Connection", bound=HTTPConnection)
+
+
+def _peer_checked(base: type[_Connection], allow_private: bool) -> type[_Connection]:
+    """`base`, checking the address it connected to before anything is sent over it."""
+
+    class PeerChecked(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            sock: socket.socket = super()._new_conn()
+            try:
+                check_address(self.host, sock.getpeername()[0], allow_private=allow_private)
+            except DownloadRefused:
+                sock.close()
+                raise
+            return sock
+
+    return PeerChecked
+
+
+class _PeerCheckingAdapter(HTTPAdapter):
+    def __init__(self, *, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        super().__init__()
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+        allow = self._allow_private
+
+        class HttpPool(HTTPConnectionPool):
+            ConnectionCls = _peer_checked(HTTPConnection, allow)
+
+        class HttpsPool(HTTPSConnectionPool):
+            ConnectionCls = _peer_checked(HTTPSConnection, allow)
+
+        self.poolmanager.pool_classes_by_scheme = {"http": HttpPool, "https": HttpsPool}
+
+
 def check_url(url: str, *, allow_private: bool) -> None:
     """Refuse URLs that could reach inside our network. Raises DownloadRefused."""
     parts = urlsplit(url)
@@ -126,15 +184,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         raise DownloadTransient(f"cannot resolve {parts.hostname}: {exc}") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_global and not address.is_multicast:
-            continue
-        if allow_private and address.is_loopback:
-            continue
-        raise DownloadRefused(
-            f"result URL host {parts.hostname} resolves to {address}, which is not a public "
-            "address"
-        )
+        check_address(parts.hostname, str(info[4][0]), allow_private=allow_private)
 
 
 def _content_length(response: requests.Response) -> int | None:
