@@ -17,6 +17,7 @@ MAX_LABEL_KEY_LENGTH = 63
 MAX_LABEL_VALUE_LENGTH = 256
 MAX_DEADLINE_SECONDS = 30 * 24 * 3600  # Cloud Tasks schedules at most 30 days ahead
 INTEGER_JOB_IDS = frozenset({"sellerpic"})  # SellerPic task ids are int64
+MAX_INT64 = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,8 @@ def parse_provider(value: Any, providers: Iterable[str]) -> str:
 
 
 def parse_job_id(value: Any, provider: str) -> str:
-    if provider in INTEGER_JOB_IDS and isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise BadRequest(f"job_id must be a non-negative integer. Found: {value}")
-        return str(value)
+    if provider in INTEGER_JOB_IDS:
+        return _parse_int64_id(value, provider)
     if not isinstance(value, str):
         raise BadRequest(f"job_id must be a string. Found: {_show(value)}")
     if not value:
@@ -73,6 +72,20 @@ def parse_job_id(value: Any, provider: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
         raise BadRequest(f"job_id must not contain control characters. Found: {value!r}")
     return value
+
+
+def _parse_int64_id(value: Any, provider: str) -> str:
+    """An int64 task id, given as a JSON integer or a digit string."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise BadRequest(f"job_id for {provider} must be a non-negative integer or a string of "
+                         f"digits. Found: {_show(value)}")
+    if not 0 <= number <= MAX_INT64:
+        raise BadRequest(f"job_id for {provider} must fit in int64. Found: {number}")
+    return str(number)
 
 
 def _parse_deadline(value: Any) -> float | None:

@@ -21,9 +21,10 @@ def test_a_full_submission():
     assert sub.deadline_seconds == 10800.0 and sub.labels == {"order": "A-17"}
 
 
-def test_sellerpic_ids_may_be_integers():
-    assert parse_submission({"provider": "sellerpic", "job_id": 1234567890123}, PROVIDERS).key \
-        == JobKey("sellerpic", "1234567890123")
+def test_sellerpic_ids_may_be_integers_or_digit_strings():
+    for given in (1234567890123, "1234567890123"):
+        assert parse_submission({"provider": "sellerpic", "job_id": given}, PROVIDERS).key \
+            == JobKey("sellerpic", "1234567890123")
 
 
 @pytest.mark.parametrize(
@@ -35,8 +36,13 @@ def test_sellerpic_ids_may_be_integers():
         ({"provider": "spacely", "job_id": ""}, "must not be empty"),
         ({"provider": "spacely", "job_id": "x" * 257}, "at most 256 characters. Found: 257"),
         ({"provider": "spacely", "job_id": 42}, "job_id must be a string"),
-        ({"provider": "sellerpic", "job_id": True}, "job_id must be a string"),
-        ({"provider": "sellerpic", "job_id": -1}, "non-negative"),
+        ({"provider": "sellerpic", "job_id": True}, "non-negative integer or a string of digits"),
+        ({"provider": "sellerpic", "job_id": -1}, "fit in int64"),
+        ({"provider": "sellerpic", "job_id": 2**63}, "fit in int64"),
+        ({"provider": "sellerpic", "job_id": "12a"}, "string of digits"),
+        ({"provider": "sellerpic", "job_id": "١٢"}, "string of digits"),  # non-ASCII digits
+        ({"provider": "sellerpic", "job_id": ""}, "string of digits"),
+        ({"provider": "sellerpic", "job_id": 1.5}, "string of digits"),
         ({"provider": "spacely", "job_id": "../other"}, "must not contain"),
         ({"provider": "spacely", "job_id": "a/b"}, "must not contain"),
         ({"provider": "spacely", "job_id": "a\\b"}, "must not contain"),
