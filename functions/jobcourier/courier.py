@@ -165,18 +165,21 @@ class Courier:
 
     # -- POST /poll ------------------------------------------------------------------------
     def poll(self, task: PollTask, *, final_attempt: bool = False) -> Answer:
-        """One check. On the queue's final attempt an outage settles the job as failed rather
+        """One check. On the queue's final attempt a failure settles the job as failed rather
         than let Cloud Tasks drop the task silently."""
         try:
             return self._check(task)
-        except InfrastructureError as exc:
+        except Exception as exc:
             if not final_attempt:
                 raise
-            log.error("%s: giving up on the queue's final attempt: %s", task.key.folder, exc)
+            log.exception("%s: giving up on the queue's final attempt", task.key.folder)
+            if isinstance(exc, InfrastructureError):
+                code, reason = "infrastructure_unavailable", str(exc)
+            else:  # a bug: its text may hold a URL or a header, so only its type is kept
+                code, reason = "internal_error", f"an unexpected {exc.__class__.__name__}"
             return self._settled(
                 replace(task, checks=task.checks + 1), State.FAILED,
-                error=_error("infrastructure_unavailable",
-                             f"{exc}; the poll task ran out of retries"),
+                error=_error(code, f"{reason}; the poll task ran out of retries"),
             )
 
     def _check(self, task: PollTask) -> Answer:

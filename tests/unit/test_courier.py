@@ -341,3 +341,16 @@ def test_a_job_checked_before_on_another_instance_still_teaches_this_ones_memory
     here._planner = planner
     here.poll(item.task)
     assert planner.recent("spacely") == ((15.0, 22.5),)
+
+
+def test_a_bug_on_the_final_attempt_still_ends_the_job_with_a_manifest():
+    w = world(PROCESSING)
+    w.courier().submit(Submission(KEY))
+    task = w.scheduler.pop().task
+    w.api.script[:] = [KeyError("X-Goog-Signature=secret")]  # a bug, not a provider answer
+    with pytest.raises(KeyError):
+        w.courier().poll(task)
+    answer = w.courier().poll(task, final_attempt=True)
+    assert answer.body["state"] == "failed"
+    error = manifest(w)["error"]
+    assert error["code"] == "internal_error" and "secret" not in error["message"]
