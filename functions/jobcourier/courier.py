@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobcourier import naming, schedule
+from jobcourier import logsafe, naming, schedule
 from jobcourier.errors import (
     BadRequest,
     DownloadExpired,
@@ -87,6 +87,7 @@ class Courier:
     # -- POST /jobs ------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Answer:
         key = submission.key
+        logsafe.current_job.set(key.folder)
         provider = self._provider(key.provider)
         store = self._store()
         settled = store.read_manifest(key)
@@ -129,6 +130,7 @@ class Courier:
 
     # -- GET /jobs/{provider}/{job_id} -----------------------------------------------------
     def status(self, key: JobKey) -> Answer:
+        logsafe.current_job.set(key.folder)
         self._provider(key.provider)
         store = self._store()
         manifest = store.read_manifest(key)
@@ -148,6 +150,7 @@ class Courier:
         if provider.webhook_job_id is None:
             raise UnknownJob(f"{provider.name} sends no webhooks")
         key = JobKey(provider.name, parse_job_id(provider.webhook_job_id(body), provider.name))
+        logsafe.current_job.set(key.folder)
         store = self._store()
         if store.read_manifest(key) is not None:
             return Answer(202, {"outcome": "already_settled"})
@@ -167,6 +170,7 @@ class Courier:
     def poll(self, task: PollTask, *, final_attempt: bool = False) -> Answer:
         """One check. On the queue's final attempt a failure settles the job as failed rather
         than let Cloud Tasks drop the task silently."""
+        logsafe.current_job.set(task.key.folder)
         try:
             return self._check(task)
         except Exception as exc:

@@ -11,6 +11,11 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from contextvars import ContextVar
+
+# The job this request is about ("spacely/068e..."): every line carries it as `job`, so Cloud
+# Logging can filter one job's story (jsonPayload.job="spacely/068e...").
+current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
 
 _QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*")
 
@@ -30,13 +35,12 @@ class RedactingJsonFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
-        return json.dumps(
-            {
-                "severity": record.levelname,
-                "message": self.redact(message),
-                "logger": record.name,
-            }
-        )
+        line = {"severity": record.levelname, "message": self.redact(message),
+                "logger": record.name}
+        job = current_job.get()
+        if job is not None:
+            line["job"] = self.redact(job)
+        return json.dumps(line)
 
 
 def install(secrets: Iterable[str] = (), level: int = logging.INFO) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import flask
 
+from jobcourier import logsafe
 from jobcourier.courier import Answer, Courier
 from jobcourier.errors import (
     BadRequest,
@@ -45,6 +46,7 @@ class Access:
 def handle(
     request: flask.Request, courier: Callable[[], Courier], access: Callable[[], Access]
 ) -> flask.Response:
+    logsafe.current_job.set(None)  # set again by the courier once it knows the job
     try:
         _admit(request, access())
         answer = _route(request, courier)
