@@ -173,6 +173,8 @@ class Courier:
         logsafe.current_job.set(task.key.folder)
         try:
             return self._check(task)
+        except BadRequest:
+            raise  # not a job of ours: nothing to settle
         except Exception as exc:
             if not final_attempt:
                 raise
