@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from devstack.fakes.server import FakeServer, ServedFile
+from devstack.fakes.server import FakeServer, Scripted, ServedFile, scripted_error
 
 
 @dataclass
@@ -19,7 +19,7 @@ class FlikiFile:
     pending_checks: int
     final_status: str
     url: str
-    errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    errors: Scripted = field(default_factory=list)
     checks: int = 0
 
 
@@ -33,7 +33,7 @@ class FakeFliki(FakeServer):
 
     def add_file(self, file_id: str, *, pending_checks: int = 3, final_status: str = "success",
                  size: int = 3 * 1024 * 1024,
-                 errors: list[tuple[int, dict[str, str]]] | None = None) -> ServedFile:
+                 errors: Scripted | None = None) -> ServedFile:
         served = ServedFile("video/mp4", size=size, seed=f"fliki/{file_id}")
         url = self.serve_file(f"fliki/{file_id}.mp4", served)
         self.files_by_id[file_id] = FlikiFile(pending_checks, final_status, url,
@@ -41,15 +41,14 @@ class FakeFliki(FakeServer):
         return served
 
     def status(self, request: Request) -> Response:
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        if not self.bearer_ok(request):
             return Response(status=401)
         file_id = request.args.get("fileId", "")
         job = self.files_by_id.get(file_id)
         if job is None:
             return Response(status=404)
-        if job.errors:
-            status, headers = job.errors.pop(0)
-            return Response("rate limited", status=status, headers=headers)
+        if (failure := scripted_error(job.errors)) is not None:
+            return failure
         job.checks += 1
         body: dict[str, object] = {"fileId": file_id}
         if job.checks == 1 and job.pending_checks:

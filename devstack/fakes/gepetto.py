@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from devstack.fakes.server import FakeServer, ServedFile, png_bytes
+from devstack.fakes.server import FakeServer, Scripted, ServedFile, png_bytes, scripted_error
 
 
 @dataclass
@@ -16,7 +16,7 @@ class GepettoJob:
     pending_checks: int
     final_status: str
     url: str
-    errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    errors: Scripted = field(default_factory=list)
     checks: int = 0
 
 
@@ -29,21 +29,20 @@ class FakeGepetto(FakeServer):
         return [Rule("/v1/job/<job_id>", endpoint="job", methods=["GET"])]
 
     def add_job(self, job_id: str, *, pending_checks: int = 2, final_status: str = "success",
-                errors: list[tuple[int, dict[str, str]]] | None = None) -> bytes:
+                errors: Scripted | None = None) -> bytes:
         data = png_bytes(f"gepetto/{job_id}", 4096)
         url = self.serve_file(f"gepetto/{job_id}.png", ServedFile("image/png", data))
         self.jobs[job_id] = GepettoJob(pending_checks, final_status, url, list(errors or []))
         return data
 
     def job(self, request: Request, job_id: str) -> Response:
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        if not self.bearer_ok(request):
             return Response(status=401)
         job = self.jobs.get(job_id)
         if job is None:
             return Response(status=400)
-        if job.errors:
-            status, headers = job.errors.pop(0)
-            return Response("unavailable", status=status, headers=headers)
+        if (failure := scripted_error(job.errors)) is not None:
+            return failure
         job.checks += 1
         if job.checks <= job.pending_checks:
             body: dict[str, object] = {"status": "pending", "id": job_id}

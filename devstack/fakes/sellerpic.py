@@ -43,11 +43,8 @@ class FakeSellerPic(FakeServer):
                                             expire_first_link)
         return data
 
-    def _unauthorized(self, request: Request) -> bool:
-        return request.headers.get("Authorization") != f"Bearer {self.api_key}"
-
     def generate(self, request: Request) -> Response:
-        if self._unauthorized(request):
+        if not self.bearer_ok(request):
             return Response(status=401)
         task = self.tasks.get(request.args.get("id", ""))
         if task is None:
@@ -67,7 +64,7 @@ class FakeSellerPic(FakeServer):
         return _answer(0, {"resultList": items})
 
     def download(self, request: Request) -> Response:
-        if self._unauthorized(request):
+        if not self.bearer_ok(request):
             return Response(status=401)
         self.download_calls.append(dict(request.args))
         item_id = request.args.get("id", "")

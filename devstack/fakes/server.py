@@ -129,5 +129,16 @@ class FakeServer:
         response.headers["Content-Length"] = str(served.length)
         return response
 
-    def authorized(self, request: Request) -> bool:
-        raise NotImplementedError
+    def bearer_ok(self, request: Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+
+Scripted = list[tuple[int, dict[str, str]]]  # (HTTP status, headers) answers to serve first
+
+
+def scripted_error(errors: Scripted) -> Response | None:
+    """The next scripted failure (5xx, 429 with Retry-After ...), if any is left."""
+    if not errors:
+        return None
+    status, headers = errors.pop(0)
+    return Response("failing on purpose", status=status, headers=headers)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from devstack.fakes.server import FakeServer, ServedFile, png_bytes
+from devstack.fakes.server import FakeServer, Scripted, ServedFile, png_bytes, scripted_error
 
 STATUS_PATH = "/api/v1/generate/poll-result"
 
@@ -18,7 +18,7 @@ class SpacelyJob:
     pending_checks: int = 2  # answers "processing" this many times first
     final_status: str = "success"  # or "failed", or any unknown word
     urls: list[str] = field(default_factory=list)
-    errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # served first
+    errors: Scripted = field(default_factory=list)  # served first
     checks: int = 0
 
 
@@ -37,7 +37,7 @@ class FakeSpacely(FakeServer):
         pending_checks: int = 2,
         final_status: str = "success",
         files: int = 2,
-        errors: list[tuple[int, dict[str, str]]] | None = None,
+        errors: Scripted | None = None,
     ) -> list[bytes]:
         """Script a job; returns the bytes its result files will hold."""
         blobs = [png_bytes(f"{job_id}/{n}", 1500 + 700 * n) for n in range(files)]
@@ -54,9 +54,8 @@ class FakeSpacely(FakeServer):
         job = self.jobs.get(request.args.get("refId", ""))
         if job is None:
             return Response(status=400)
-        if job.errors:
-            status, headers = job.errors.pop(0)
-            return Response("unavailable", status=status, headers=headers)
+        if (failure := scripted_error(job.errors)) is not None:
+            return failure
         job.checks += 1
         if job.checks <= job.pending_checks:
             data = {"status": "processing", "result": []}
