@@ -72,7 +72,13 @@ def _script(stack: Stack, provider: str, job_id: str, script: dict[str, Any]) ->
 def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -> None:
     states: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout_s
+    next_progress = time.monotonic() + 1.0
     while time.monotonic() < deadline and len(states) < len(jobs):
+        if time.monotonic() >= next_progress:  # what is still running, once a second
+            running = [f"{p}/{j} ({_checks_seen(stack, p, j)} checks)"
+                       for p, j in jobs if (p, j) not in states]
+            print(f"{time.strftime('%X')}  still running: {', '.join(running)}")
+            next_progress += 1.0
         for provider, job_id in jobs:
             if (provider, job_id) in states:
                 continue
@@ -88,6 +94,12 @@ def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -
     missing = set(jobs) - set(states)
     if missing:
         raise SystemExit(f"not settled in {timeout_s} s: {sorted(missing)}")
+
+
+def _checks_seen(stack: Stack, provider: str, job_id: str) -> int:
+    """Status calls the provider's fake has answered for this job so far."""
+    return sum(1 for call in getattr(stack, provider).calls
+               if job_id in call.path or job_id in call.args.values())
 
 
 def _manifest(job_id: str) -> str:
