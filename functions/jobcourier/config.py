@@ -92,7 +92,7 @@ class Config:
             webhook_token=_webhook_token(env),
             webhooks_only=env.get(WEBHOOKS_ONLY) == "1",
             tasks_emulator_host=env.get(TASKS_EMULATOR_HOST) or None,
-            api_keys={p: env[api_key_env_var(p)] for p in PROVIDERS if env.get(api_key_env_var(p))},
+            api_keys=_api_keys(env),
             base_urls={
                 p: env[base_url_env_var(p)].rstrip("/")
                 for p in PROVIDERS
@@ -101,6 +101,22 @@ class Config:
             pacing_overrides=schedule.pacing_overrides(env.get(PACING, ""), PROVIDERS,
                                                        source=PACING),
         )
+
+
+def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
+    """Each provider's key, stripped (a secret version often ends in a newline, which no
+    HTTP header may carry)."""
+    keys = {}
+    for provider in PROVIDERS:
+        name = api_key_env_var(provider)
+        key = env.get(name, "").strip()
+        if not key:
+            continue
+        if not key.isprintable() or not key.isascii():
+            raise ConfigurationError(f"{name} must be printable ASCII (it goes into an HTTP "
+                                     "header). Found: other characters")
+        keys[provider] = key
+    return keys
 
 
 def _webhook_token(env: Mapping[str, str]) -> str | None:

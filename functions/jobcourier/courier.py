@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,12 +44,17 @@ from jobcourier.validation import Submission, parse_job_id
 
 log = logging.getLogger(__name__)
 
+# A job the provider finished may still be copied this long after its deadline (real time).
+COPY_GRACE = timedelta(minutes=30)
 # A job whose deadline passed this long ago without a manifest lost its polling chain (a task
-# dropped after the queue's last retry). Real time: a large copy may run past the deadline.
-LOST_CHAIN_GRACE = timedelta(minutes=30)
-# One invocation starts no new copy after this long; the rest continues in the next check.
-# Well inside the tasks' dispatch deadline (edges/cloud_tasks.py) and the function timeout.
+# dropped after the queue's last retry): longer than any copy may go on.
+LOST_CHAIN_GRACE = COPY_GRACE + timedelta(minutes=30)
+# One invocation starts no new copy after DELIVERY_BUDGET and abandons a copy still running at
+# COPY_CUTOFF (the next invocation starts it again): both well inside the tasks' dispatch
+# deadline (edges/cloud_tasks.py), so an invocation always answers before Cloud Tasks gives up.
 DELIVERY_BUDGET = timedelta(minutes=5)
+COPY_CUTOFF = timedelta(minutes=8)
+MAX_OUTPUTS = 100  # file names carry a two-digit index
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,9 @@ class Courier:
         except Exception as exc:
             if not final_attempt:
                 raise
+            if task.kind == "webhook":  # the polling chain beside it goes on and settles the job
+                log.exception("%s: dropping a prompt check on its final attempt", task.key.folder)
+                return Answer(200, {"outcome": "dropped"})
             log.exception("%s: giving up on the queue's final attempt", task.key.folder)
             if isinstance(exc, InfrastructureError):
                 code, reason = "infrastructure_unavailable", str(exc)
@@ -228,14 +236,18 @@ class Courier:
         *,
         retry_after_s: float | None = None,
         auth_fault: bool = False,
-        copying: bool = False,
     ) -> Answer:
-        """Check again later, or end the job when its deadline has passed (unless the job is
-        done and only its copy goes on)."""
+        """Check again later, or end the job when its deadline has passed. A job the provider
+        finished (`task.done`) has COPY_GRACE more for its copy."""
         if task.kind == "webhook":  # the chain beside it keeps checking and keeps the deadline
             return Answer(200, {"outcome": "checked", "status": last_status})
         now = self._clock()
-        if now >= task.deadline_at and not copying:
+        limit = task.deadline_at + (COPY_GRACE if task.done else timedelta(0))
+        if now >= limit:
+            if task.done:
+                return self._settled(task, State.FAILED, error=_error(
+                    "delivery_incomplete", f"the copy was not done {COPY_GRACE} after the "
+                    f"deadline; last status seen: {last_status!r}"))
             message = f"still not done at the deadline; last status seen: {last_status!r}"
             return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
         history = schedule.History(
@@ -253,7 +265,7 @@ class Courier:
         )
         ahead_s = schedule.next_check_in(
             delay,
-            until_deadline_s=(task.deadline_at - now).total_seconds() / self._scale,
+            until_deadline_s=(limit - now).total_seconds() / self._scale,
             pacing=self._planner.pacing_for(provider),
         )
         at = now + self._seconds(ahead_s)
@@ -276,11 +288,15 @@ class Courier:
         failed: list[str] = []
         retry: list[str] = []
         started = self._clock()
+        copying = replace(task, done=True)
         for index, output in enumerate(seen.outputs):
             if self._clock() - started > DELIVERY_BUDGET:
                 log.info("%s: time budget spent; the next invocation copies the rest",
                          task.key.folder)
-                return self._continue(task, provider, seen.raw_status, copying=True)
+                return self._continue(copying, provider, seen.raw_status)
+            if index >= MAX_OUTPUTS:
+                failed.append(f"output {index}: more than {MAX_OUTPUTS} outputs")
+                continue
             if output.error is not None:
                 failed.append(f"output {index}: {output.error}")
                 continue
@@ -289,14 +305,14 @@ class Courier:
                 files.append(done)
                 continue
             try:
-                files.append(self._copy(store, task.key, provider, index, output))
+                files.append(self._copy(store, task.key, provider, index, output, started))
             except (DownloadRefused, JobNotFound) as exc:
                 failed.append(f"output {index}: {exc}")
             except (DownloadTransient, ProviderError) as exc:
                 retry.append(f"output {index}: {exc}")
-        if retry and self._clock() < task.deadline_at:
+        if retry and self._clock() < task.deadline_at + COPY_GRACE:
             log.warning("%s: delivery incomplete, retrying: %s", task.key.folder, retry)
-            return self._continue(task, provider, seen.raw_status)
+            return self._continue(copying, provider, seen.raw_status)
         failed += retry
         if not failed:
             return self._settled(task, State.SUCCEEDED, files=files)
@@ -307,24 +323,41 @@ class Courier:
         return self._settled(task, State.FAILED, error=_error("no_output_delivered", message))
 
     def _copy(
-        self, store: Store, key: JobKey, provider: Provider, index: int, output: Output
+        self,
+        store: Store,
+        key: JobKey,
+        provider: Provider,
+        index: int,
+        output: Output,
+        started: datetime,
     ) -> StoredFile:
         """Stream one output into the bucket; an expired link is asked for once more."""
         api = self._api_for(provider)
         url = provider.resolve_url(api, output)
         try:
-            return self._stream(store, key, index, url)
+            return self._stream(store, key, index, url, started)
         except DownloadExpired:
             fresh = provider.resolve_url(api, output)
             if fresh == url:
                 raise
             log.info("%s: output %d link expired; fetching a fresh one", key.folder, index)
-            return self._stream(store, key, index, fresh)
+            return self._stream(store, key, index, fresh, started)
 
-    def _stream(self, store: Store, key: JobKey, index: int, url: str) -> StoredFile:
+    def _stream(
+        self, store: Store, key: JobKey, index: int, url: str, started: datetime
+    ) -> StoredFile:
         with self._downloader().open(url) as download:
             name = naming.result_name(index, download.content_type, url)
-            return store.store_file(key, name, download, naming.public_url(url))
+            timed = replace(download, chunks=self._cut_off(download.chunks, started))
+            return store.store_file(key, name, timed, naming.public_url(url))
+
+    def _cut_off(self, chunks: Iterator[bytes], started: datetime) -> Iterator[bytes]:
+        """The chunks, until the invocation has run COPY_CUTOFF: then a transient failure
+        (nothing is stored: the upload is not finished), for the next invocation to retry."""
+        for chunk in chunks:
+            if self._clock() - started > COPY_CUTOFF:
+                raise DownloadTransient(f"copy still running {COPY_CUTOFF} into the invocation")
+            yield chunk
 
     def _settled(self, task: PollTask, state: State, **details: Any) -> Answer:
         manifest = self._settle(task, state, **details)
@@ -338,19 +371,22 @@ class Courier:
         files: list[StoredFile] | tuple[StoredFile, ...] = (),
         error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Write the manifest, once: a second writer keeps the first one's."""
+        """Write the manifest, once: a second writer keeps the first one's. A job that did
+        not succeed still lists what was stored of it."""
+        store = self._store()
+        if state is not State.SUCCEEDED and not files:
+            files = sorted(store.stored_files(task.key).values(), key=lambda f: f.name)
         manifest = {
             "provider": task.key.provider,
             "job_id": task.key.job_id,
             "state": state.value,
-            "submitted_at": format_time(task.submitted_at),
-            "settled_at": format_time(self._clock()),
+            "submitted_at": format_time(task.submitted_at, timespec="seconds"),
+            "settled_at": format_time(self._clock(), timespec="seconds"),
             "checks": task.checks,
             "files": [f.to_json() for f in files],
             "error": error,
             "labels": dict(task.labels),
         }
-        store = self._store()
         if not store.create_manifest(task.key, manifest):
             log.info("%s was settled by another invocation", task.key.folder)
             return store.read_manifest(task.key) or manifest

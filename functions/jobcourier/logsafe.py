@@ -17,7 +17,9 @@ from contextvars import ContextVar
 # Logging can filter one job's story (jsonPayload.job="spacely/068e...").
 current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
 
-_QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*")
+# A URL (any case) or a bare path, then its query: urllib3 writes "url: /o.mp4?X-Goog-...".
+_QUERY = re.compile(r"((?:[a-z][a-z0-9+.-]*://[^\s?#'\"]+)|(?:/[^\s?#'\"]*))\?[^\s'\"]+",
+                    re.IGNORECASE)
 
 
 class RedactingJsonFormatter(logging.Formatter):

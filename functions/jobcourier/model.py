@@ -116,6 +116,7 @@ class PollTask:
     # a callback asked for, which never reschedules (the chain goes on beside it).
     kind: str = "chain"
     last_check_s: float | None = None  # when the previous check ran, seconds since submission
+    done: bool = False  # the provider said done: only the copy goes on (past the deadline too)
 
     def next(self, raw_status: str | None) -> PollTask:
         return replace(self, seq=self.seq + 1, last_status=raw_status)
@@ -138,6 +139,7 @@ class PollTask:
             "progress": [list(sample) for sample in self.progress],
             "kind": self.kind,
             "last_check_s": self.last_check_s,
+            "done": self.done,
         }
 
     def to_bytes(self) -> bytes:
@@ -159,6 +161,7 @@ class PollTask:
                 ),
                 kind=_kind(body.get("kind", "chain")),
                 last_check_s=_optional_float(body.get("last_check_s")),
+                done=body.get("done", False) is True,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc
@@ -178,8 +181,10 @@ def _kind(value: object) -> str:
     return str(value)
 
 
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def format_time(moment: datetime, *, timespec: str = "milliseconds") -> str:
+    """ISO 8601 in UTC with a Z. Manifests use whole seconds, as the contract shows; tasks keep
+    milliseconds (scaled local runs schedule checks a fraction of a second apart)."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:

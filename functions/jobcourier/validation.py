@@ -12,6 +12,8 @@ from jobcourier.errors import BadRequest
 from jobcourier.model import JobKey
 
 MAX_JOB_ID_LENGTH = 256
+# GCS object names are at most 1024 bytes of UTF-8: room for "{provider}/" and "/manifest.json".
+MAX_JOB_ID_BYTES = 960
 MAX_LABELS = 16
 MAX_LABEL_KEY_LENGTH = 63
 MAX_LABEL_VALUE_LENGTH = 256
@@ -69,8 +71,11 @@ def parse_job_id(value: Any, provider: str) -> str:
         )
     if "/" in value or "\\" in value or ".." in value or value.strip() in ("", "."):
         raise BadRequest(f"job_id must not contain '/', '\\' or '..'. Found: {value!r}")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in value):
         raise BadRequest(f"job_id must not contain control characters. Found: {value!r}")
+    if len(value.encode()) > MAX_JOB_ID_BYTES:
+        raise BadRequest(f"job_id must be at most {MAX_JOB_ID_BYTES} bytes of UTF-8. "
+                         f"Found: {len(value.encode())}")
     return value
 
 

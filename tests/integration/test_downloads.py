@@ -23,6 +23,12 @@ from jobcourier.errors import DownloadExpired, DownloadRefused, DownloadTransien
         "ftp://example.com/x.png",
         "file:///etc/passwd",
         "https:///nohost",
+        "https://example.com:99999/x.png",  # a port out of range
+        "https://[::1/x.png",  # a broken IPv6 literal
+        "https://[64:ff9b::a9fe:a9fe]/x",  # NAT64 form of 169.254.169.254
+        "https://[2002:a9fe:a9fe::1]/x",  # 6to4 form of 169.254.169.254
+        "https://[::ffff:10.0.0.1]/x",  # IPv4-mapped
+        "https://[::10.0.0.1]/x",  # IPv4-compatible
     ],
 )
 def test_internal_or_odd_urls_are_refused_even_locally(url):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,8 +18,9 @@ from jobcourier.errors import (
     UnknownJob,
 )
 from jobcourier.model import JobKey
+from jobcourier.ports import Download
 from jobcourier.validation import Submission
-from tests.fakes import ScriptedApi, World, json_answer
+from tests.fakes import FakeDownloader, ScriptedApi, World, json_answer
 
 KEY = JobKey("spacely", "068e3933-4aeb-4b4d-a473-9f8fa9f2d20a")
 PROCESSING = json_answer({"data": {"status": "processing", "result": []}})
@@ -210,7 +213,7 @@ def test_the_last_check_lands_on_the_deadline():
     run_chain(w)
     m = manifest(w)
     assert m["state"] == "timed_out" and m["error"]["code"] == "deadline_passed"
-    assert m["settled_at"] == "2026-11-22T10:01:40.000Z"
+    assert m["settled_at"] == "2026-11-22T10:01:40Z"  # the contract's format
 
 
 def test_transient_provider_errors_honour_retry_after_and_do_not_fail_the_job():
@@ -276,7 +279,7 @@ def test_a_lost_chain_is_settled_as_timed_out_when_the_job_is_submitted_again():
     w = world(PROCESSING)
     w.courier().submit(Submission(KEY, deadline_seconds=600))
     w.scheduler.tasks.clear()  # the queue gave up on the task
-    w.clock.advance(600 + 31 * 60)
+    w.clock.advance(600 + 61 * 60)
     answer = w.courier().submit(Submission(KEY))
     assert answer.http_status == 200
     assert answer.body["manifest"]["error"]["code"] == "chain_lost"
@@ -354,3 +357,88 @@ def test_a_bug_on_the_final_attempt_still_ends_the_job_with_a_manifest():
     assert answer.body["state"] == "failed"
     error = manifest(w)["error"]
     assert error["code"] == "internal_error" and "secret" not in error["message"]
+
+
+def test_a_done_job_copying_past_its_deadline_survives_provider_errors():
+    """The job succeeded at Spacely; its copy runs past the deadline; the re-check that
+    follows meets a 503. That is no reason to call the job timed out."""
+    w = world(SUCCESS, json_answer({}, status=503), SUCCESS)
+    courier = w.courier()
+    courier.submit(Submission(KEY, deadline_seconds=60))
+    opened = w.downloader.open
+
+    def slow_open(url):
+        w.clock.advance(400)
+        return opened(url)
+
+    w.downloader.open = slow_open  # type: ignore[method-assign]
+    run_chain(w)
+    m = manifest(w)
+    assert m["state"] == "succeeded" and [f["name"] for f in m["files"]] == ["00.png", "01.png"]
+
+
+def test_a_copy_that_never_finishes_ends_with_what_was_stored():
+    w = world(SUCCESS)
+    w.downloader.served[URLS[1]] = DownloadTransient("HTTP 503")
+    w.courier().submit(Submission(KEY, deadline_seconds=60))
+    run_chain(w, limit=200)
+    m = manifest(w)
+    assert m["state"] == "partial" and [f["name"] for f in m["files"]] == ["00.png"]
+    assert w.clock.now >= datetime(2026, 11, 22, 10, 31, tzinfo=UTC)  # the copy grace was used
+
+
+def test_a_failure_on_the_final_attempt_lists_the_files_already_stored():
+    w = world(SUCCESS)
+    courier = w.courier()
+    courier.submit(Submission(KEY))
+    task = w.scheduler.pop().task
+    w.downloader.served[URLS[1]] = DownloadTransient("HTTP 503")
+    courier.poll(task)  # stores 00.png, retries 01.png later
+    retry = w.scheduler.pop().task
+    w.store.unavailable = False
+    w.api.script[:] = [RuntimeError("a bug")]
+    assert courier.poll(retry, final_attempt=True).body["state"] == "failed"
+    m = manifest(w)
+    assert m["error"]["code"] == "internal_error" and [f["name"] for f in m["files"]] == ["00.png"]
+
+
+def test_a_prompt_check_failing_on_its_final_attempt_leaves_the_job_to_the_chain():
+    w = world(PROCESSING)
+    courier = w.courier()
+    courier.submit(Submission(KEY))
+    webhook_task = replace(w.scheduler.tasks[0].task, kind="webhook")
+    w.api.script[:] = [RuntimeError("a bug")]
+    assert courier.poll(webhook_task, final_attempt=True).body == {"outcome": "dropped"}
+    assert f"{KEY.folder}/manifest.json" not in w.store.objects
+    assert len(w.scheduler.tasks) == 1  # the chain's next check is still there
+
+
+def test_a_copy_still_running_at_the_cutoff_is_left_for_the_next_invocation():
+    w = world(SUCCESS)
+    courier = w.courier()
+    courier.submit(Submission(KEY))
+    task = w.scheduler.pop().task
+
+    class Trickle(FakeDownloader):
+        @contextmanager
+        def open(self, url):
+            def chunks():
+                for _ in range(10):
+                    w.clock.advance(60)  # a server that trickles: a minute a chunk
+                    yield b"x"
+            yield Download("image/png", None, chunks())
+
+    w.downloader = Trickle()
+    assert courier.poll(task).body["outcome"] == "rescheduled"
+    assert w.store.files == {}  # nothing half-stored
+
+
+def test_more_than_a_hundred_outputs_keep_two_digit_names():
+    urls = [f"https://cdn.test/{n}.png" for n in range(102)]
+    w = World(api=ScriptedApi([json_answer({"data": {"status": "success", "result": urls}})]))
+    w.downloader.served = {u: ("image/png", b"x") for u in urls}
+    w.courier().submit(Submission(KEY))
+    run_chain(w)
+    m = manifest(w)
+    assert m["state"] == "partial" and len(m["files"]) == 100
+    assert m["files"][-1]["name"] == "99.png" and "more than 100 outputs" in m["error"]["message"]

@@ -77,8 +77,9 @@ def test_config_routes_providers_to_their_queues():
     assert config.self_url == "https://f.example" and config.delay_scale == 0.02
     assert config.invoker_sa is None and not config.allow_private_urls
     assert config.webhook_token is None and not config.webhooks_only
-    padded = Config.from_env({**ENV, "JOBCOURIER_WEBHOOK_TOKEN": "0123456789abcdef\n"})
-    assert padded.webhook_token == "0123456789abcdef"
+    padded = Config.from_env({**ENV, "JOBCOURIER_WEBHOOK_TOKEN": "0123456789abcdef\n",
+                              "FLIKI_API_KEY": " fk-123\n"})
+    assert padded.webhook_token == "0123456789abcdef" and padded.api_keys == {"fliki": "fk-123"}
 
 
 @pytest.mark.parametrize(
@@ -92,6 +93,7 @@ def test_config_routes_providers_to_their_queues():
         ({"JOBCOURIER_WEBHOOKS_ONLY": "1"}, "needs JOBCOURIER_WEBHOOK_TOKEN"),
         ({"JOBCOURIER_WEBHOOKS_ONLY": "1", "JOBCOURIER_WEBHOOK_TOKEN": " \n"}, "needs"),
         ({"JOBCOURIER_WEBHOOK_TOKEN": "short"}, "at least 16 characters"),
+        ({"SPACELY_API_KEY": "abc\x00def"}, "SPACELY_API_KEY must be printable ASCII"),
     ],
 )
 def test_config_errors_name_the_variable(change, message):
@@ -110,6 +112,14 @@ def test_log_lines_are_json_with_query_strings_and_keys_redacted():
     assert line["severity"] == "WARNING"
     assert "abc" not in line["message"] and "sk-live" not in line["message"]
     assert "https://h.example/o.png?<redacted>" in line["message"]
+    for leaky, kept in (
+        ("Max retries exceeded with url: /v/a.mp4?X-Goog-Signature=abc", "/v/a.mp4?<redacted>"),
+        ("GET HTTPS://H.example/a?sig=abc", "HTTPS://H.example/a?<redacted>"),
+        ("upload_id in gs://b/o?upload_id=abc", "gs://b/o?<redacted>"),
+    ):
+        assert formatter.redact(leaky).endswith(kept), leaky
+    assert formatter.redact("status 'processing'? no query here") == \
+        "status 'processing'? no query here"
 
 
 def test_the_upload_reader_reads_whole_blocks_and_replays_the_last_one():
@@ -125,7 +135,7 @@ def test_the_upload_reader_reads_whole_blocks_and_replays_the_last_one():
     rest = reader.read(4096)
     assert rest == data[8192:] and len(rest) < 4096  # a short read is the end
     assert reader.read(4096) == b""
-    with pytest.raises(OSError, match="last block"):
+    with pytest.raises(OSError, match="last read"):
         reader.seek(0)
     with pytest.raises(ValueError, match="unbounded"):
         _ChunkReader(iter([])).read()
@@ -151,3 +161,18 @@ def test_log_lines_carry_the_job_they_are_about():
         assert "job" not in json.loads(formatter.format(record))
     finally:
         logsafe.current_job.reset(token)
+
+
+def test_the_upload_reader_replays_twice_in_a_row():
+    """The server kept part of a resent chunk, then part again: both seeks must work."""
+    data = bytes(range(256)) * 10
+    reader = _ChunkReader(iter([data[i:i + 300] for i in range(0, len(data), 300)]))
+    assert reader.read(800) == data[:800]
+    reader.seek(600)
+    assert reader.read(800) == data[600:1400]
+    reader.seek(700)
+    assert reader.read(800) == data[700:1500]
+    rest = b""
+    while block := reader.read(1000):
+        rest += block
+    assert rest == data[1500:]

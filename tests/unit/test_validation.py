@@ -51,6 +51,8 @@ def test_sellerpic_ids_may_be_integers_or_digit_strings():
         ({"provider": "spacely", "job_id": "a\nb"}, "control characters"),
         ({"provider": "spacely", "job_id": "a\x00b"}, "control characters"),
         ({"provider": "spacely", "job_id": "a\u202eb"}, "control characters"),
+        ({"provider": "spacely", "job_id": "ab\ud800"}, "control characters"),  # lone surrogate
+        ({"provider": "spacely", "job_id": "\U0001f600" * 250}, "bytes of UTF-8"),
         ({"provider": "spacely", "job_id": "x", "deadline_seconds": 0}, "deadline_seconds"),
         ({"provider": "spacely", "job_id": "x", "deadline_seconds": "60"}, "must be a number"),
         ({"provider": "spacely", "job_id": "x", "deadline_seconds": True}, "must be a number"),

@@ -92,6 +92,8 @@ class GcsStore:
         except DataCorruption as exc:  # the client deleted the corrupt object already
             raise DownloadTransient(f"{name}: stored checksum differs from what was read") from exc
         if download.length is not None and reader.position != download.length:
+            with _translated("delete"):  # never leave a short copy that looks like a result
+                blob.delete(if_generation_match=blob.generation, retry=RETRY, timeout=TIMEOUT)
             raise DownloadTransient(
                 f"{name}: expected {download.length} bytes. Found: {reader.position}"
             )
@@ -154,51 +156,46 @@ class _ChunkReader:
     """A read()/tell() view of an iterator of chunks, for the client's resumable upload.
 
     `read(n)` returns n bytes unless the source is exhausted (a short read means the end to
-    the client). The last block read can be re-read after `seek`, which the client uses to
-    resend a chunk after a transient failure; nothing older is kept, so memory stays bounded.
+    the client). What the last read returned can be read again after `seek`, which the client
+    uses to resend (part of) a chunk after a transient failure; nothing older is kept, so
+    memory stays bounded by about two chunks.
     """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._pending = b""
-        self._last_start = 0
-        self._last = b""
-        self._replay = 0  # bytes of _last still to hand out again after a seek
+        self._pending = b""  # read from the source, not handed out yet
+        self._last_start = 0  # where the last read began
+        self._last = b""  # what the last read handed out
+        self._replay = b""  # handed out before, to hand out again after a seek
         self.position = 0
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             raise ValueError("an unbounded read would hold the whole file in memory")
-        out = bytearray()
-        if self._replay:
-            taken = self._last[len(self._last) - self._replay :][:size]
-            out += taken
-            self._replay -= len(taken)
-            if len(out) == size:
-                self.position += len(out)
-                return bytes(out)
-        fresh = bytearray()
-        while len(out) + len(fresh) < size:
+        parts = [self._replay[:size]]
+        self._replay = self._replay[size:]
+        wanted = size - len(parts[0])
+        while wanted > 0:
             if not self._pending:
                 self._pending = next(self._chunks, b"")
                 if not self._pending:
                     break
-            need = size - len(out) - len(fresh)
-            fresh += self._pending[:need]
-            self._pending = self._pending[need:]
-        if fresh:
-            self._last_start = self.position + len(out)
-            self._last = bytes(fresh)
-        out += fresh
+            parts.append(self._pending[:wanted])
+            self._pending = self._pending[wanted:]
+            wanted -= len(parts[-1])
+        out = b"".join(parts)
+        self._last_start, self._last = self.position, out
         self.position += len(out)
-        return bytes(out)
+        return out
 
     def tell(self) -> int:
         return self.position
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        if whence != 0 or not self._last_start <= offset <= self._last_start + len(self._last):
-            raise OSError(f"can only seek back within the last block. Asked: {offset}")
-        self._replay = self._last_start + len(self._last) - offset
+        end = self._last_start + len(self._last)
+        if whence != 0 or not self._last_start <= offset <= end:
+            raise OSError(f"can only seek back within the last read. Asked: {offset}")
+        self._replay = self._last[offset - self._last_start :] + self._replay
+        self._last = self._last[: offset - self._last_start]
         self.position = offset
         return offset

@@ -122,8 +122,16 @@ class SafeDownloader:
         raise DownloadRefused(f"{public_url(url)}: more than {MAX_REDIRECTS} redirects")
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def check_address(host: str, address: str, *, allow_private: bool) -> None:
     ip = ipaddress.ip_address(address.split("%")[0])
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:  # an IPv6 form that reaches an IPv4 address: judge that one
+        check_address(host, str(embedded), allow_private=allow_private)
+        return
     if ip.is_global and not ip.is_multicast:
         return
     if allow_private and ip.is_loopback:
@@ -131,6 +139,23 @@ def check_address(host: str, address: str, *, allow_private: bool) -> None:
     raise DownloadRefused(
         f"result URL host {host} resolves to {ip}, which is not a public address"
     )
+
+
+def _embedded_ipv4(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries (mapped, 6to4, Teredo, NAT64, compatible)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: or ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 _Connection = TypeVar("_Connection", bound=HTTPConnection)
@@ -171,8 +196,13 @@ class _PeerCheckingAdapter(HTTPAdapter):
 
 
 def check_url(url: str, *, allow_private: bool) -> None:
-    """Refuse URLs that could reach inside our network. Raises DownloadRefused."""
-    parts = urlsplit(url)
+    """Refuse URLs that could reach inside our network, or that do not parse. Raises
+    DownloadRefused."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a bad port or a broken IPv6 literal
+        raise DownloadRefused(f"result URL does not parse: {exc}") from exc
     allowed_schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed_schemes:
         raise DownloadRefused(f"result URL must use {' or '.join(allowed_schemes)}. "
@@ -180,7 +210,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
     if not parts.hostname or parts.username or parts.password:
         raise DownloadRefused(f"result URL must name a host and no credentials: {public_url(url)}")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise DownloadTransient(f"cannot resolve {parts.hostname}: {exc}") from exc
     for info in infos:
