@@ -31,7 +31,7 @@ variable "labels" {
 
 variable "function_timeout_seconds" {
   type        = number
-  description = "Longest invocation (one status check plus, when the job is done, streaming its result files into the bucket). Poll tasks' dispatch_deadline must be at least this long, so that Cloud Tasks never retries an attempt that is still running."
+  description = "Longest invocation (one status check plus, when the job is done, streaming its result files into the bucket). Poll tasks' dispatch_deadline (530 s) sits below it, and the function's own cutoffs (5 min to start a copy, 8 min to finish one) end every invocation before either."
   default     = 540
 
   validation {
@@ -296,11 +296,11 @@ variable "queue_retry_configs" {
   })
   description = "Retry policy per queue, the safety net for invocations that answer non-2xx or time out. Attempts are bounded; the function should settle a job with a failed manifest on a task's last attempt (X-CloudTasks-TaskRetryCount)."
   default = {
-    default   = { min_backoff = "10s", max_backoff = "600s", max_doublings = 5, max_attempts = 12, max_retry_duration = "10800s" }
-    spacely   = { min_backoff = "10s", max_backoff = "600s", max_doublings = 5, max_attempts = 12, max_retry_duration = "10800s" }
-    gepetto   = { min_backoff = "30s", max_backoff = "600s", max_doublings = 4, max_attempts = 12, max_retry_duration = "10800s" }
-    sellerpic = { min_backoff = "60s", max_backoff = "900s", max_doublings = 4, max_attempts = 12, max_retry_duration = "10800s" }
-    fliki     = { min_backoff = "30s", max_backoff = "900s", max_doublings = 5, max_attempts = 12, max_retry_duration = "10800s" }
+    default   = { min_backoff = "10s", max_backoff = "600s", max_doublings = 5, max_attempts = 12, max_retry_duration = "0s" }
+    spacely   = { min_backoff = "10s", max_backoff = "600s", max_doublings = 5, max_attempts = 12, max_retry_duration = "0s" }
+    gepetto   = { min_backoff = "30s", max_backoff = "600s", max_doublings = 4, max_attempts = 12, max_retry_duration = "0s" }
+    sellerpic = { min_backoff = "60s", max_backoff = "900s", max_doublings = 4, max_attempts = 12, max_retry_duration = "0s" }
+    fliki     = { min_backoff = "30s", max_backoff = "900s", max_doublings = 5, max_attempts = 12, max_retry_duration = "0s" }
   }
 }
 

@@ -112,3 +112,16 @@ def test_the_connected_socket_is_checked_too_not_only_the_name(fakes, allow_priv
         with pytest.raises(DownloadRefused, match="127.0.0.1"):
             connection.connect()
         assert len(server.calls) + len(server.file_gets) == calls
+
+
+def test_the_downloader_session_is_wired_to_check_its_sockets(fakes):
+    """Past check_url (as a rebinding answer would be), the session's own connections still
+    refuse loopback when private addresses are not allowed."""
+    server = fakes["spacely"]
+    url = server.serve_file("wired.png", ServedFile("image/png", b"x"))
+    gets = len(server.file_gets)
+    refusing = SafeDownloader(allow_private=False)
+    with pytest.raises(DownloadRefused, match="127.0.0.1"):
+        refusing._session.get(url, timeout=5)
+    assert len(server.file_gets) == gets
+    assert SafeDownloader(allow_private=True)._session.get(url, timeout=5).content == b"x"

@@ -17,8 +17,9 @@ from jobcourier.errors import InfrastructureError
 
 log = logging.getLogger(__name__)
 
-# Below the function's own timeout (540 s in infra/), so Cloud Tasks never gives up on an
-# invocation that is still copying and starts a duplicate beside it.
+# Below the function's own timeout (540 s in infra/). The courier's cutoffs (DELIVERY_BUDGET,
+# COPY_CUTOFF) end every invocation before it, so Cloud Tasks gives up only on an invocation
+# that hangs; a retry beside one is harmless, every write being create-only.
 DISPATCH_DEADLINE = timedelta(seconds=530)
 # Task names are deterministic, so resending a create is safe: a create that did land answers
 # ALREADY_EXISTS the second time. Bounded, so an outage answers 503 within seconds.
