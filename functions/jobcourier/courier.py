@@ -245,9 +245,12 @@ class Courier:
         limit = task.deadline_at + (COPY_GRACE if task.done else timedelta(0))
         if now >= limit:
             if task.done:
-                return self._settled(task, State.FAILED, error=_error(
-                    "delivery_incomplete", f"the copy was not done {COPY_GRACE} after the "
-                    f"deadline; last status seen: {last_status!r}"))
+                stored = sorted(self._store().stored_files(task.key).values(),
+                                key=lambda f: f.name)
+                return self._settled(
+                    task, State.PARTIAL if stored else State.FAILED, files=stored,
+                    error=_error("delivery_incomplete", f"the copy was not done {COPY_GRACE} "
+                                 f"after the deadline; last status seen: {last_status!r}"))
             message = f"still not done at the deadline; last status seen: {last_status!r}"
             return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
         history = schedule.History(

@@ -442,3 +442,20 @@ def test_more_than_a_hundred_outputs_keep_two_digit_names():
     m = manifest(w)
     assert m["state"] == "partial" and len(m["files"]) == 100
     assert m["files"][-1]["name"] == "99.png" and "more than 100 outputs" in m["error"]["message"]
+
+
+def test_a_done_job_whose_provider_stays_down_ends_partial_with_what_was_stored():
+    w = world(SUCCESS, json_answer({}, status=503))
+    courier = w.courier()
+    courier.submit(Submission(KEY, deadline_seconds=60))
+    opened = w.downloader.open
+
+    def slow_open(url):
+        w.clock.advance(400)  # the first copy spends the budget; the second waits
+        return opened(url)
+
+    w.downloader.open = slow_open  # type: ignore[method-assign]
+    run_chain(w, limit=200)
+    m = manifest(w)
+    assert m["state"] == "partial" and m["error"]["code"] == "delivery_incomplete"
+    assert [f["name"] for f in m["files"]] == ["00.png"]
