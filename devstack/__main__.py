@@ -42,7 +42,8 @@ def main() -> None:
     started = time.monotonic()
     print(f"starting emulators, the four fake providers and the function (logs in {args.logs}) ...")
     with Stack(delay_scale=args.delay_scale, log_dir=args.logs) as stack:
-        print(f"function at {stack.url}, Cloud Tasks emulator at {stack.tasks.host}, "
+        print(f"function at {stack.url}, webhook function at {stack.webhooks_url}, "
+              f"Cloud Tasks emulator at {stack.tasks.host}, "
               f"GCS emulator at {stack.gcs.url}\n")
         for provider, job_id, script, extra in JOBS:
             _script(stack, provider, job_id, script)

@@ -27,6 +27,7 @@ PROVIDER_QUEUES = {
     p: f"{PROJECT_QUEUES}/jobcourier-{p}" for p in ("spacely", "gepetto", "sellerpic", "fliki")
 }
 BUCKET = "jobcourier-results"
+WEBHOOK_TOKEN = "local-webhook-token-0123456789"  # noqa: S105 - a local stack's made-up token
 
 
 class Stack:
@@ -64,8 +65,19 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.function_port}"
         self.function = self._start_function("function")
         self._started.append(self)  # stops whichever function process runs last
+        # As deployed: the same source a second time, public, serving webhooks only.
+        self.webhooks_port = free_port()
+        self.webhooks_url = f"http://127.0.0.1:{self.webhooks_port}"
+        self.webhooks = self._start_function(
+            "webhooks", port=self.webhooks_port,
+            extra_env={"JOBCOURIER_WEBHOOKS_ONLY": "1", "JOBCOURIER_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
+        )
+        self._started.append(self.webhooks)
 
-    def _start_function(self, name: str) -> Process:
+    def _start_function(
+        self, name: str, *, port: int | None = None, extra_env: dict[str, str] | None = None
+    ) -> Process:
+        port = port or self.function_port
         return Process(
             name,
             [
@@ -73,11 +85,11 @@ class Stack:
                 "--source", str(ROOT / "functions" / "main.py"),
                 "--target", "jobcourier",
                 "--host", "127.0.0.1",
-                "--port", str(self.function_port),
+                "--port", str(port),
             ],
             log_dir=self.log_dir,
-            env={**os.environ, **self.function_env()},
-            ready=lambda: port_open(self.function_port),
+            env={**os.environ, **self.function_env(), **(extra_env or {})},
+            ready=lambda: port_open(port),
         )
 
     def kill_function(self) -> None:
@@ -108,8 +120,12 @@ class Stack:
         body = {"provider": provider, "job_id": job_id, **extra}
         return requests.post(f"{self.url}/jobs", json=body, timeout=10)
 
-    def webhook(self, provider: str, body: dict[str, Any]) -> requests.Response:
-        return requests.post(f"{self.url}/webhooks/{provider}", json=body, timeout=10)
+    def webhook(
+        self, provider: str, body: dict[str, Any], token: str = WEBHOOK_TOKEN
+    ) -> requests.Response:
+        """A provider's callback, to the public webhook function, as configured upstream."""
+        return requests.post(f"{self.webhooks_url}/webhooks/{provider}",
+                             params={"token": token}, json=body, timeout=10)
 
     def job(self, provider: str, job_id: str) -> requests.Response:
         return requests.get(f"{self.url}/jobs/{provider}/{job_id}", timeout=10)

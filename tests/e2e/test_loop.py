@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import google_crc32c
 import pytest
+import requests
 from google.cloud import storage
 
 from devstack.stack import BUCKET, Stack
@@ -91,8 +92,14 @@ def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
     deadline = time.monotonic() + 20
     while stack.gepetto.jobs[gepetto_id].checks < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    hook = stack.webhook("gepetto", {"id": gepetto_id, "output": "https://evil.test/x.png"})
+    body = {"id": gepetto_id, "output": "https://evil.test/x.png"}
+    assert stack.webhook("gepetto", body, token="a-wrong-guess-of-the-token").status_code == 401
+    hook = stack.webhook("gepetto", body)  # to the public webhook function, with its token
+    # the chain checks every 0.2 s here, so it may have seen the job done first
     assert hook.status_code == 202
+    assert hook.json()["outcome"] in ("check_scheduled", "already_settled")
+    assert requests.get(f"{stack.webhooks_url}/jobs/gepetto/{gepetto_id}", timeout=5) \
+        .status_code == 404  # the public function serves webhooks only
 
     manifest = stack.wait_settled("gepetto", gepetto_id)
     assert manifest["state"] == "succeeded"
