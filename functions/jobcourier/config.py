@@ -55,6 +55,16 @@ ENVIRONMENT_VARIABLES = (
 )
 
 
+# For local runs and tests only: a deployment must set none of them (tests/infra checks).
+LOCAL_ONLY_VARIABLES = frozenset({
+    ALLOW_PRIVATE_URLS,
+    TASKS_EMULATOR_HOST,
+    STORAGE_EMULATOR_HOST,
+    DELAY_SCALE,
+    *(base_url_env_var(p) for p in PROVIDERS),
+})
+
+
 @dataclass(frozen=True)
 class Config:
     bucket: str

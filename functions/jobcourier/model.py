@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -88,15 +88,7 @@ class StoredFile:
     source: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "uri": self.uri,
-            "size": self.size,
-            "crc32c": self.crc32c,
-            "md5": self.md5,
-            "content_type": self.content_type,
-            "source": self.source,
-        }
+        return asdict(self)  # the manifest's file entry, field for field
 
 
 @dataclass(frozen=True)
