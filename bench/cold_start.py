@@ -20,7 +20,7 @@ PATHS = {
     "entry point": "import main",
     "reschedule only": "import main, jobcourier.edges.http, jobcourier.edges.cloud_tasks",
     "copy": "import main, jobcourier.edges.http, jobcourier.edges.cloud_tasks, "
-            "jobcourier.edges.gcs",
+    "jobcourier.edges.gcs",
 }
 PROBE = """
 import sys, time
@@ -33,8 +33,9 @@ print((time.perf_counter() - t) * 1000, len(sys.modules))
 
 def measure(imports: str) -> tuple[float, int]:
     code = PROBE.format(functions=str(ROOT / "functions"), imports=imports)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), int(out[1])
 
 
@@ -49,9 +50,16 @@ def main() -> None:
     base = statistics.median(ms for ms, _ in results["reschedule only"])
     for name, samples in results.items():
         median = statistics.median(ms for ms, _ in samples)
-        print(json.dumps({"path": name, "import_ms_median": round(median, 1),
-                          "modules": samples[0][1],
-                          "ratio_to_reschedule": round(median / base, 2)}))
+        print(
+            json.dumps(
+                {
+                    "path": name,
+                    "import_ms_median": round(median, 1),
+                    "modules": samples[0][1],
+                    "ratio_to_reschedule": round(median / base, 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -61,16 +61,27 @@ def main() -> None:
         fliki = FakeFliki()
         try:
             env = {**os.environ, "STORAGE_EMULATOR_HOST": gcs.url}
-            subprocess.run([sys.executable, "-c",
-                            "from google.cloud import storage; "
-                            "storage.Client().create_bucket('bench')"], env=env, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "from google.cloud import storage; storage.Client().create_bucket('bench')",
+                ],
+                env=env,
+                check=True,
+            )
             fliki.add_file("bench", size=args.mib * 1024 * 1024)
             url = f"{fliki.url}/files/fliki/bench.mp4"
             code = COPY.format(functions=str(ROOT / "functions"))
             rows = []
             for n, variant in enumerate(("streaming", "whole-file", "streaming", "whole-file")):
-                out = subprocess.run([sys.executable, "-c", code, url, variant, f"run{n}"],
-                                     env=env, capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    [sys.executable, "-c", code, url, variant, f"run{n}"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         finally:
             fliki.stop()
@@ -80,16 +91,28 @@ def main() -> None:
         runs = [r for r in rows if r["variant"] == variant]
         peak = max(r["peak_rss_growth_mib"] for r in runs)
         seconds = min(r["seconds"] for r in runs)
-        summary[variant] = {"variant": variant, "file_mib": args.mib,
-                            "peak_rss_growth_mib": round(peak, 1),
-                            "peak_over_file_size": round(peak / args.mib, 3),
-                            "mib_per_s": round(args.mib / seconds, 1)}
+        summary[variant] = {
+            "variant": variant,
+            "file_mib": args.mib,
+            "peak_rss_growth_mib": round(peak, 1),
+            "peak_over_file_size": round(peak / args.mib, 3),
+            "mib_per_s": round(args.mib / seconds, 1),
+        }
     for row in summary.values():
         print(json.dumps(row))
     stream, whole = summary["streaming"], summary["whole-file"]
-    print(json.dumps({"memory_ratio_streaming_to_whole": round(
-        stream["peak_rss_growth_mib"] / max(whole["peak_rss_growth_mib"], 0.1), 3),
-        "speed_ratio_streaming_to_whole": round(stream["mib_per_s"] / whole["mib_per_s"], 2)}))
+    print(
+        json.dumps(
+            {
+                "memory_ratio_streaming_to_whole": round(
+                    stream["peak_rss_growth_mib"] / max(whole["peak_rss_growth_mib"], 0.1), 3
+                ),
+                "speed_ratio_streaming_to_whole": round(
+                    stream["mib_per_s"] / whole["mib_per_s"], 2
+                ),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

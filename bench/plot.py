@@ -17,8 +17,13 @@ REFERENCE = Path(__file__).resolve().parent / "workloads" / "reference.jsonl"
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__)
     parser.add_argument("--workload", type=Path, default=REFERENCE)
-    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2],
-                        help="generated workloads drawn fainter (400 jobs each)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="generated workloads drawn fainter (400 jobs each)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -43,13 +48,21 @@ def main(argv: list[str] | None = None) -> None:
     totals, _ = bench.run(workload.load(args.workload), instances=4)
     for s in totals:
         label = f"{s.policy} ({s.pacing_violations} violations)"
-        ax.scatter(s.checks_per_job, s.lag_p95_s, color=colour_of(s.policy), s=70, label=label,
-                   marker="o" if s.pacing_violations == 0 else "X")
+        ax.scatter(
+            s.checks_per_job,
+            s.lag_p95_s,
+            color=colour_of(s.policy),
+            s=70,
+            label=label,
+            marker="o" if s.pacing_violations == 0 else "X",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("status checks per job (log)")
     ax.set_ylabel("p95 delivery lag (s)")
-    ax.set_title(f"{args.workload.name} (large) and seeds {args.seeds} (faint): "
-                 "lower left is better", fontsize=10)
+    ax.set_title(
+        f"{args.workload.name} (large) and seeds {args.seeds} (faint): lower left is better",
+        fontsize=10,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()

@@ -38,10 +38,21 @@ def policies(
         Jobcourier(overrides, remember=False, seed=seed, name="jobcourier-no-memory"),
     ]
     if instances > 1:
-        out.append(Jobcourier(overrides, remember=True, instances=instances, seed=seed,
-                              name=f"jobcourier-{instances}-instances"))
-    out += [FixedInterval(10.0), FixedInterval(60.0), Exponential(1.0, 1.25, 60.0),
-            Exponential(1.0, 1.25, 60.0, honour_minimum=True)]
+        out.append(
+            Jobcourier(
+                overrides,
+                remember=True,
+                instances=instances,
+                seed=seed,
+                name=f"jobcourier-{instances}-instances",
+            )
+        )
+    out += [
+        FixedInterval(10.0),
+        FixedInterval(60.0),
+        Exponential(1.0, 1.25, 60.0),
+        Exponential(1.0, 1.25, 60.0, honour_minimum=True),
+    ]
     return out
 
 
@@ -73,8 +84,11 @@ def run(
 
 
 def table(rows: Sequence[Summary], title: str) -> str:
-    lines = [title, f"{'policy':<26}{'jobs':>6}{'checks/job':>12}{'lag p50':>9}{'p95':>8}"
-             f"{'max':>8}{'violations':>12}{'timed out':>11}"]
+    lines = [
+        title,
+        f"{'policy':<26}{'jobs':>6}{'checks/job':>12}{'lag p50':>9}{'p95':>8}"
+        f"{'max':>8}{'violations':>12}{'timed out':>11}",
+    ]
     lines += [
         f"{r.policy:<26}{r.jobs:>6}{r.checks_per_job:>12.2f}{r.lag_p50_s:>9.1f}"
         f"{r.lag_p95_s:>8.1f}{r.lag_max_s:>8.1f}{r.pacing_violations:>12}{r.timed_out:>11}"
@@ -87,16 +101,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.schedule", description=__doc__)
     parser.add_argument("--workload", type=Path, required=True, help="JSON lines, one job each")
     parser.add_argument("--pacing", default="", help="overrides, as JOBCOURIER_PACING takes them")
-    parser.add_argument("--instances", type=int, default=4,
-                        help="also run the policy spread over this many instances (default 4)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=4,
+        help="also run the policy spread over this many instances (default 4)",
+    )
     parser.add_argument("--gap", type=float, default=20.0, help="mean seconds between submissions")
     parser.add_argument("--seed", type=int, default=0, help="arrivals, jitter, dispatch")
     parser.add_argument("--by-provider", action="store_true", help="a table per provider too")
     args = parser.parse_args(argv)
     jobs = workload.load(args.workload)
     overrides = schedule.pacing_overrides(args.pacing, PROVIDERS, source="--pacing")
-    totals, split = run(jobs, overrides=overrides, instances=args.instances,
-                        mean_gap_s=args.gap, seed=args.seed, by_provider=args.by_provider)
+    totals, split = run(
+        jobs,
+        overrides=overrides,
+        instances=args.instances,
+        mean_gap_s=args.gap,
+        seed=args.seed,
+        by_provider=args.by_provider,
+    )
     out = [table(totals, f"workload {args.workload}: {len(jobs)} jobs")]
     for provider in PROVIDERS:
         rows = [s for p, s in split if p == provider]

@@ -44,13 +44,21 @@ class Policy(Protocol):
         """Seconds from submission to the first check."""
         ...
 
-    def next(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-             progress: Progress, deadline_s: float) -> float:
+    def next(
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        progress: Progress,
+        deadline_s: float,
+    ) -> float:
         """Seconds from submission to the next check (the job is running at `elapsed_s`)."""
         ...
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-                 previous_s: float | None = None) -> None: ...
+    def finished(
+        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -64,12 +72,20 @@ class FixedInterval:
     def first(self, job_id: str, job: Job) -> float:
         return self.interval_s
 
-    def next(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-             progress: Progress, deadline_s: float) -> float:
+    def next(
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        progress: Progress,
+        deadline_s: float,
+    ) -> float:
         return elapsed_s + self.interval_s
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-                 previous_s: float | None = None) -> None:
+    def finished(
+        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+    ) -> None:
         return None
 
 
@@ -85,21 +101,31 @@ class Exponential:
     name: str = ""
 
     def __post_init__(self) -> None:
-        self.name = self.name or (f"exp-{self.first_s:g}s-x{self.factor:g}-cap{self.cap_s:g}s"
-                                  + ("-min" if self.honour_minimum else ""))
+        self.name = self.name or (
+            f"exp-{self.first_s:g}s-x{self.factor:g}-cap{self.cap_s:g}s"
+            + ("-min" if self.honour_minimum else "")
+        )
 
     def first(self, job_id: str, job: Job) -> float:
         return self.first_s
 
-    def next(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-             progress: Progress, deadline_s: float) -> float:
+    def next(
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        progress: Progress,
+        deadline_s: float,
+    ) -> float:
         delay = min(self.first_s * self.factor**checks, self.cap_s)
         if self.honour_minimum:
             delay = max(delay, REGISTRY[job.provider].pacing.min_interval_s)
         return elapsed_s + delay
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-                 previous_s: float | None = None) -> None:
+    def finished(
+        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+    ) -> None:
         return None
 
 
@@ -127,8 +153,15 @@ class Jobcourier:
     def first(self, job_id: str, job: Job) -> float:
         return self._planner().first_delay(REGISTRY[job.provider], rand=self._rng.random)
 
-    def next(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-             progress: Progress, deadline_s: float) -> float:
+    def next(
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        progress: Progress,
+        deadline_s: float,
+    ) -> float:
         provider = REGISTRY[job.provider]
         planner = self._planner()
         history = schedule.History(checks=checks, elapsed_s=elapsed_s, progress=progress)
@@ -137,8 +170,9 @@ class Jobcourier:
             delay, until_deadline_s=deadline_s - elapsed_s, pacing=planner.pacing_for(provider)
         )
 
-    def finished(self, job_id: str, job: Job, checks: int, elapsed_s: float,
-                 previous_s: float | None = None) -> None:
+    def finished(
+        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+    ) -> None:
         # the task carries the previous check's time, as PollTask.last_check_s does
         history = schedule.History(checks=checks, elapsed_s=elapsed_s, previous_check_s=previous_s)
         self._planner().finished(REGISTRY[job.provider], job_id, history)
@@ -198,8 +232,9 @@ def simulate(
         deadline = deadline_for(job)
         if elapsed >= job.duration_s:
             policy.finished(job_id, job, checks[index], elapsed, previous)
-            outcomes[index] = Outcome(job.provider, checks[index], elapsed - job.duration_s,
-                                      violations[index])
+            outcomes[index] = Outcome(
+                job.provider, checks[index], elapsed - job.duration_s, violations[index]
+            )
             continue
         if elapsed >= deadline:
             outcomes[index] = Outcome(job.provider, checks[index], None, violations[index])

@@ -57,8 +57,7 @@ REFERENCE = (
     Kind("gepetto", 0.20, median_s=25, sigma=0.35, low_s=8, high_s=400, cold_start_p=0.3),
     Kind("sellerpic", 0.19, median_s=75, sigma=0.40, low_s=20, high_s=400),  # images
     Kind("sellerpic", 0.06, median_s=240, sigma=0.35, low_s=90, high_s=900),  # image-to-video
-    Kind("fliki", 0.25, median_s=300, sigma=0.50, low_s=60, high_s=1800,
-         progress=(0.1, 0.6, 0.3)),
+    Kind("fliki", 0.25, median_s=300, sigma=0.50, low_s=60, high_s=1800, progress=(0.1, 0.6, 0.3)),
 )
 
 
@@ -68,16 +67,18 @@ def perturbed(kinds: Iterable[Kind], rng: random.Random) -> tuple[Kind, ...]:
     for k in kinds:
         none, linear, stepwise = (w * rng.uniform(0.3, 1.7) for w in k.progress)
         total = none + linear + stepwise
-        out.append(Kind(
-            k.provider,
-            share=k.share * rng.uniform(0.4, 1.6),
-            median_s=k.median_s * rng.uniform(0.6, 1.6),
-            sigma=k.sigma * rng.uniform(0.8, 1.3),
-            low_s=k.low_s,
-            high_s=k.high_s * 1.6,
-            cold_start_p=min(k.cold_start_p * rng.uniform(0.3, 1.7), 0.9),
-            progress=(none / total, linear / total, stepwise / total),
-        ))
+        out.append(
+            Kind(
+                k.provider,
+                share=k.share * rng.uniform(0.4, 1.6),
+                median_s=k.median_s * rng.uniform(0.6, 1.6),
+                sigma=k.sigma * rng.uniform(0.8, 1.3),
+                low_s=k.low_s,
+                high_s=k.high_s * 1.6,
+                cold_start_p=min(k.cold_start_p * rng.uniform(0.3, 1.7), 0.9),
+                progress=(none / total, linear / total, stepwise / total),
+            )
+        )
     return tuple(out)
 
 
@@ -114,8 +115,11 @@ def parse(lines: Iterable[str]) -> Iterator[Job]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.workload", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.workload",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--reference", action="store_true", help="the profiles unperturbed")

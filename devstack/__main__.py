@@ -22,36 +22,64 @@ from devstack.stack import BUCKET, Stack
 JOBS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("spacely", "a-slow-render", {"pending_checks": 6, "files": 4}, {"labels": {"order": "A-17"}}),
     ("spacely", "a-failing-one", {"pending_checks": 2, "final_status": "failed"}, {}),
-    ("spacely", "an-odd-status", {"pending_checks": 0, "final_status": "rendering"},
-     {"deadline_seconds": 400}),
+    (
+        "spacely",
+        "an-odd-status",
+        {"pending_checks": 0, "final_status": "rendering"},
+        {"deadline_seconds": 400},
+    ),
     ("gepetto", "a-furnished-room", {"pending_checks": 50}, {}),  # finishes by webhook
-    ("sellerpic", "1234567890123", {"outcomes": ["SUCCESS", "FAILED", "SUCCESS", "SUCCESS"],
-                                    "pending_checks": 2, "expire_first_link": True}, {}),
-    ("fliki", "a-product-video", {"pending_checks": 4, "size": 24 * 1024 * 1024,
-                                  "errors": [(429, {"Retry-After": "30"})]}, {}),
+    (
+        "sellerpic",
+        "1234567890123",
+        {
+            "outcomes": ["SUCCESS", "FAILED", "SUCCESS", "SUCCESS"],
+            "pending_checks": 2,
+            "expire_first_link": True,
+        },
+        {},
+    ),
+    (
+        "fliki",
+        "a-product-video",
+        {"pending_checks": 4, "size": 24 * 1024 * 1024, "errors": [(429, {"Retry-After": "30"})]},
+        {},
+    ),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delay-scale", type=float, default=0.02,
-                        help="JOBCOURIER_DELAY_SCALE for the function (default 0.02)")
-    parser.add_argument("--logs", type=Path, default=ROOT / ".cache" / "local-logs",
-                        help="where the emulators' and the function's logs go")
+    parser.add_argument(
+        "--delay-scale",
+        type=float,
+        default=0.02,
+        help="JOBCOURIER_DELAY_SCALE for the function (default 0.02)",
+    )
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=ROOT / ".cache" / "local-logs",
+        help="where the emulators' and the function's logs go",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     print(f"starting emulators, the four fake providers and the function (logs in {args.logs}) ...")
     with Stack(delay_scale=args.delay_scale, log_dir=args.logs) as stack:
-        print(f"function at {stack.url}, webhook function at {stack.webhooks_url}, "
-              f"Cloud Tasks emulator at {stack.tasks.host}, "
-              f"GCS emulator at {stack.gcs.url}\n")
+        print(
+            f"function at {stack.url}, webhook function at {stack.webhooks_url}, "
+            f"Cloud Tasks emulator at {stack.tasks.host}, "
+            f"GCS emulator at {stack.gcs.url}\n"
+        )
         for provider, job_id, script, extra in JOBS:
             _script(stack, provider, job_id, script)
             answer = stack.submit(provider, job_id, **extra)
             print(f"POST /jobs {provider:<9} {job_id:<16} -> {answer.status_code}")
         answer = stack.submit("spacely", "a-slow-render")
-        print(f"POST /jobs spacely   a-slow-render    -> {answer.status_code} "
-              f"(again: duplicate={answer.json()['duplicate']})")
+        print(
+            f"POST /jobs spacely   a-slow-render    -> {answer.status_code} "
+            f"(again: duplicate={answer.json()['duplicate']})"
+        )
         answer = stack.submit("spacely", "../../etc/passwd")
         print(f"POST /jobs spacely   ../../etc/passwd -> {answer.status_code} {answer.json()}")
         stack.gepetto.jobs["a-furnished-room"].pending_checks = 1
@@ -76,8 +104,11 @@ def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -
     next_progress = time.monotonic() + 1.0
     while time.monotonic() < deadline and len(states) < len(jobs):
         if time.monotonic() >= next_progress:  # what is still running, once a second
-            running = [f"{p}/{j} ({_checks_seen(stack, p, j)} checks)"
-                       for p, j in jobs if (p, j) not in states]
+            running = [
+                f"{p}/{j} ({_checks_seen(stack, p, j)} checks)"
+                for p, j in jobs
+                if (p, j) not in states
+            ]
             print(f"{time.strftime('%X')}  still running: {', '.join(running)}")
             next_progress += 1.0
         for provider, job_id in jobs:
@@ -88,9 +119,11 @@ def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -
                 states[(provider, job_id)] = body["state"]
                 manifest = body["manifest"]
                 error = manifest["error"]
-                print(f"{time.strftime('%X')}  {provider:<9} {job_id:<16} {body['state']:<10}"
-                      f" after {manifest['checks']:>2} checks, {len(manifest['files'])} files "
-                      f"{error['code'] if error else ''}")
+                print(
+                    f"{time.strftime('%X')}  {provider:<9} {job_id:<16} {body['state']:<10}"
+                    f" after {manifest['checks']:>2} checks, {len(manifest['files'])} files "
+                    f"{error['code'] if error else ''}"
+                )
         time.sleep(0.25)
     missing = set(jobs) - set(states)
     if missing:
@@ -99,8 +132,11 @@ def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -
 
 def _checks_seen(stack: Stack, provider: str, job_id: str) -> int:
     """Status calls the provider's fake has answered for this job so far."""
-    return sum(1 for call in getattr(stack, provider).calls
-               if job_id in call.path or job_id in call.args.values())
+    return sum(
+        1
+        for call in getattr(stack, provider).calls
+        if job_id in call.path or job_id in call.args.values()
+    )
 
 
 def _manifest(job_id: str) -> str:

@@ -22,9 +22,21 @@ class GcsEmulator:
         self.url = f"http://127.0.0.1:{self.port}"
         self._process = Process(
             "gcs-emulator",
-            [str(_get_binary_path()), "-scheme", "http", "-backend", "memory",
-             "-host", "127.0.0.1", "-port", str(self.port), "-external-url", self.url,
-             "-log-level", "warn"],
+            [
+                str(_get_binary_path()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-external-url",
+                self.url,
+                "-log-level",
+                "warn",
+            ],
             log_dir=log_dir,
             ready=self._answers,
         )

@@ -69,7 +69,8 @@ class Stack:
         self.webhooks_port = free_port()
         self.webhooks_url = f"http://127.0.0.1:{self.webhooks_port}"
         self.webhooks = self._start_function(
-            "webhooks", port=self.webhooks_port,
+            "webhooks",
+            port=self.webhooks_port,
             extra_env={"JOBCOURIER_WEBHOOKS_ONLY": "1", "JOBCOURIER_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
         )
         self._started.append(self.webhooks)
@@ -82,10 +83,14 @@ class Stack:
             name,
             [
                 _functions_framework(),
-                "--source", str(ROOT / "functions" / "main.py"),
-                "--target", "jobcourier",
-                "--host", "127.0.0.1",
-                "--port", str(port),
+                "--source",
+                str(ROOT / "functions" / "main.py"),
+                "--target",
+                "jobcourier",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
             ],
             log_dir=self.log_dir,
             env={**os.environ, **self.function_env(), **(extra_env or {})},
@@ -111,8 +116,12 @@ class Stack:
             "STORAGE_EMULATOR_HOST": self.gcs.url,
             "CLOUD_TASKS_EMULATOR_HOST": self.tasks.host,
             **provider_env(
-                {"spacely": self.spacely, "gepetto": self.gepetto,
-                 "sellerpic": self.sellerpic, "fliki": self.fliki}
+                {
+                    "spacely": self.spacely,
+                    "gepetto": self.gepetto,
+                    "sellerpic": self.sellerpic,
+                    "fliki": self.fliki,
+                }
             ),
         }
 
@@ -124,8 +133,12 @@ class Stack:
         self, provider: str, body: dict[str, Any], token: str = WEBHOOK_TOKEN
     ) -> requests.Response:
         """A provider's callback, to the public webhook function, as configured upstream."""
-        return requests.post(f"{self.webhooks_url}/webhooks/{provider}",
-                             params={"token": token}, json=body, timeout=10)
+        return requests.post(
+            f"{self.webhooks_url}/webhooks/{provider}",
+            params={"token": token},
+            json=body,
+            timeout=10,
+        )
 
     def job(self, provider: str, job_id: str) -> requests.Response:
         return requests.get(f"{self.url}/jobs/{provider}/{job_id}", timeout=10)
@@ -137,8 +150,9 @@ class Stack:
             if answer.status_code == 200 and answer.json()["manifest"] is not None:
                 return dict(answer.json()["manifest"])
             time.sleep(0.2)
-        raise TimeoutError(f"{provider}/{job_id} not settled after {timeout_s} s:\n"
-                           f"{self.function.tail()}")
+        raise TimeoutError(
+            f"{provider}/{job_id} not settled after {timeout_s} s:\n{self.function.tail()}"
+        )
 
     def stop(self) -> None:
         while self._started:

@@ -60,11 +60,21 @@ def ensure_venv() -> Path:
     uv = shutil.which("uv")
     if uv is None:
         raise RuntimeError("uv is not on PATH: run through scripts/local or scripts/test")
-    subprocess.run([uv, "venv", "-q", "--allow-existing", "--python", "3.11", str(VENV)],
-                   check=True)
     subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(python), "--require-hashes",
-         "-r", str(REQUIREMENTS)],
+        [uv, "venv", "-q", "--allow-existing", "--python", "3.11", str(VENV)], check=True
+    )
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python),
+            "--require-hashes",
+            "-r",
+            str(REQUIREMENTS),
+        ],
         check=True,
     )
     STAMP.write_bytes(wanted)

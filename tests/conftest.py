@@ -40,8 +40,12 @@ def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fakes() -> Iterator[dict[str, FakeServer]]:
     servers: dict[str, FakeServer] = {}
     try:
-        for name, kind in (("spacely", FakeSpacely), ("gepetto", FakeGepetto),
-                           ("sellerpic", FakeSellerPic), ("fliki", FakeFliki)):
+        for name, kind in (
+            ("spacely", FakeSpacely),
+            ("gepetto", FakeGepetto),
+            ("sellerpic", FakeSellerPic),
+            ("fliki", FakeFliki),
+        ):
             servers[name] = kind()
         yield servers
     finally:

@@ -104,7 +104,7 @@ class FakeStore:
     def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
         self._check()
         prefix = f"{key.folder}/"
-        return {n[len(prefix):]: f for n, f in self.files.items() if n.startswith(prefix)}
+        return {n[len(prefix) :]: f for n, f in self.files.items() if n.startswith(prefix)}
 
     def store_file(self, key: JobKey, name: str, download: Download, source: str) -> StoredFile:
         self._check()

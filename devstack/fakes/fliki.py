@@ -31,13 +31,18 @@ class FakeFliki(FakeServer):
     def rules(self) -> list[Rule]:
         return [Rule("/v1/generate/status", endpoint="status", methods=["GET"])]
 
-    def add_file(self, file_id: str, *, pending_checks: int = 3, final_status: str = "success",
-                 size: int = 3 * 1024 * 1024,
-                 errors: Scripted | None = None) -> ServedFile:
+    def add_file(
+        self,
+        file_id: str,
+        *,
+        pending_checks: int = 3,
+        final_status: str = "success",
+        size: int = 3 * 1024 * 1024,
+        errors: Scripted | None = None,
+    ) -> ServedFile:
         served = ServedFile("video/mp4", size=size, seed=f"fliki/{file_id}")
         url = self.serve_file(f"fliki/{file_id}.mp4", served)
-        self.files_by_id[file_id] = FlikiFile(pending_checks, final_status, url,
-                                              list(errors or []))
+        self.files_by_id[file_id] = FlikiFile(pending_checks, final_status, url, list(errors or []))
         return served
 
     def status(self, request: Request) -> Response:
@@ -54,8 +59,9 @@ class FakeFliki(FakeServer):
         if job.checks == 1 and job.pending_checks:
             body["status"] = "queued"
         elif job.checks <= job.pending_checks:
-            body.update(status="processing",
-                        progress=round(100 * (job.checks - 1) / job.pending_checks))
+            body.update(
+                status="processing", progress=round(100 * (job.checks - 1) / job.pending_checks)
+            )
         elif job.final_status == "success":
             body.update(status="success", download=job.url)
         else:

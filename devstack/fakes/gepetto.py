@@ -28,8 +28,14 @@ class FakeGepetto(FakeServer):
     def rules(self) -> list[Rule]:
         return [Rule("/v1/job/<job_id>", endpoint="job", methods=["GET"])]
 
-    def add_job(self, job_id: str, *, pending_checks: int = 2, final_status: str = "success",
-                errors: Scripted | None = None) -> bytes:
+    def add_job(
+        self,
+        job_id: str,
+        *,
+        pending_checks: int = 2,
+        final_status: str = "success",
+        errors: Scripted | None = None,
+    ) -> bytes:
         data = png_bytes(f"gepetto/{job_id}", 4096)
         url = self.serve_file(f"gepetto/{job_id}.png", ServedFile("image/png", data))
         self.jobs[job_id] = GepettoJob(pending_checks, final_status, url, list(errors or []))
@@ -47,8 +53,12 @@ class FakeGepetto(FakeServer):
         if job.checks <= job.pending_checks:
             body: dict[str, object] = {"status": "pending", "id": job_id}
         elif job.final_status == "success":
-            body = {"status": "success", "output": job.url, "mode": "furnish",
-                    "createdAt": "2026-11-22T10:00:00.000Z"}
+            body = {
+                "status": "success",
+                "output": job.url,
+                "mode": "furnish",
+                "createdAt": "2026-11-22T10:00:00.000Z",
+            }
         else:
             body = {"status": job.final_status, "id": job_id}
         return Response(json.dumps(body), content_type="application/json")

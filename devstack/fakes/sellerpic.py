@@ -33,14 +33,24 @@ class FakeSellerPic(FakeServer):
         self._links = itertools.count()
 
     def rules(self) -> list[Rule]:
-        return [Rule("/v1/api/generate", endpoint="generate", methods=["GET"]),
-                Rule("/v1/api/download", endpoint="download", methods=["GET"])]
+        return [
+            Rule("/v1/api/generate", endpoint="generate", methods=["GET"]),
+            Rule("/v1/api/download", endpoint="download", methods=["GET"]),
+        ]
 
-    def add_task(self, task_id: str, *, outcomes: list[str], pending_checks: int = 1,
-                 codes: list[int] | None = None, expire_first_link: bool = False) -> list[bytes]:
+    def add_task(
+        self,
+        task_id: str,
+        *,
+        outcomes: list[str],
+        pending_checks: int = 1,
+        codes: list[int] | None = None,
+        expire_first_link: bool = False,
+    ) -> list[bytes]:
         data = [png_bytes(f"sellerpic/{task_id}/{n}", 3000 + n) for n in range(len(outcomes))]
-        self.tasks[task_id] = SellerPicTask(pending_checks, outcomes, data, list(codes or []),
-                                            expire_first_link)
+        self.tasks[task_id] = SellerPicTask(
+            pending_checks, outcomes, data, list(codes or []), expire_first_link
+        )
         return data
 
     def generate(self, request: Request) -> Response:
@@ -54,11 +64,15 @@ class FakeSellerPic(FakeServer):
         task.checks += 1
         done = task.checks > task.pending_checks
         items = [
-            {"id": f"{request.args['id']}{n:02d}", "fileUrl": f"{self.url}/preview/{n}.png",
-             "status": outcome if done else "RUNNING",
-             "errorCode": 2001 if done and outcome == "FAILED" else 0,
-             "errorMsg": "model could not fit the garment" if done and outcome == "FAILED"
-             else ""}
+            {
+                "id": f"{request.args['id']}{n:02d}",
+                "fileUrl": f"{self.url}/preview/{n}.png",
+                "status": outcome if done else "RUNNING",
+                "errorCode": 2001 if done and outcome == "FAILED" else 0,
+                "errorMsg": "model could not fit the garment"
+                if done and outcome == "FAILED"
+                else "",
+            }
             for n, outcome in enumerate(task.outcomes)
         ]
         return _answer(0, {"resultList": items})
@@ -69,8 +83,13 @@ class FakeSellerPic(FakeServer):
         self.download_calls.append(dict(request.args))
         item_id = request.args.get("id", "")
         task = self.tasks.get(item_id[:-2])
-        if task is None or request.args.get("downloadFormat") not in ("png", "jpg", "webp",
-                                                                       "mp4", "gif"):
+        if task is None or request.args.get("downloadFormat") not in (
+            "png",
+            "jpg",
+            "webp",
+            "mp4",
+            "gif",
+        ):
             return _answer(40004, None, msg="bad item or format")
         index = int(item_id[-2:])
         name = f"sellerpic/{item_id}/{next(self._links)}.png"
@@ -79,8 +98,9 @@ class FakeSellerPic(FakeServer):
             task.expire_first_link = False
             served.failures = [403]
         url = self.serve_file(name, served) + "?Expires=1767225600&Signature=fake-signature"
-        return _answer(0, {"name": f"{item_id}.png", "status": "SUCCESS", "fileUrl": url,
-                           "errorMsg": ""})
+        return _answer(
+            0, {"name": f"{item_id}.png", "status": "SUCCESS", "fileUrl": url, "errorMsg": ""}
+        )
 
 
 def _answer(code: int, data: dict[str, Any] | None, msg: str = "success") -> Response:

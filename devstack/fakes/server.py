@@ -71,11 +71,13 @@ class FakeServer:
         self.files: dict[str, ServedFile] = {}
         self.file_gets: list[str] = []
         self._lock = threading.Lock()
-        self._rules = Map([
-            Rule("/files/<path:name>", endpoint="file"),
-            Rule("/redirect", endpoint="redirect"),  # for tests of redirect checks
-            *self.rules(),
-        ])
+        self._rules = Map(
+            [
+                Rule("/files/<path:name>", endpoint="file"),
+                Rule("/redirect", endpoint="redirect"),  # for tests of redirect checks
+                *self.rules(),
+            ]
+        )
         self._server = make_server(
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
@@ -108,8 +110,9 @@ class FakeServer:
             response = self._file(request, values["name"])
         elif endpoint == "redirect":
             to = request.args.get("to", "/")
-            response = Response(status=302, headers={
-                "Location": request.url if to == "self" else to})
+            response = Response(
+                status=302, headers={"Location": request.url if to == "self" else to}
+            )
         else:
             with self._lock:
                 self.calls.append(Call(time.monotonic(), request.path, dict(request.args)))

@@ -56,13 +56,15 @@ ENVIRONMENT_VARIABLES = (
 
 
 # For local runs and tests only: a deployment must set none of them (tests/infra checks).
-LOCAL_ONLY_VARIABLES = frozenset({
-    ALLOW_PRIVATE_URLS,
-    TASKS_EMULATOR_HOST,
-    STORAGE_EMULATOR_HOST,
-    DELAY_SCALE,
-    *(base_url_env_var(p) for p in PROVIDERS),
-})
+LOCAL_ONLY_VARIABLES = frozenset(
+    {
+        ALLOW_PRIVATE_URLS,
+        TASKS_EMULATOR_HOST,
+        STORAGE_EMULATOR_HOST,
+        DELAY_SCALE,
+        *(base_url_env_var(p) for p in PROVIDERS),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,9 @@ class Config:
                 for p in PROVIDERS
                 if env.get(base_url_env_var(p))
             },
-            pacing_overrides=schedule.pacing_overrides(env.get(PACING, ""), PROVIDERS,
-                                                       source=PACING),
+            pacing_overrides=schedule.pacing_overrides(
+                env.get(PACING, ""), PROVIDERS, source=PACING
+            ),
         )
 
 
@@ -123,8 +126,10 @@ def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
         if not key:
             continue
         if not key.isprintable() or not key.isascii():
-            raise ConfigurationError(f"{name} must be printable ASCII (it goes into an HTTP "
-                                     "header). Found: other characters")
+            raise ConfigurationError(
+                f"{name} must be printable ASCII (it goes into an HTTP "
+                "header). Found: other characters"
+            )
         keys[provider] = key
     return keys
 
@@ -137,8 +142,9 @@ def _webhook_token(env: Mapping[str, str]) -> str | None:
             "token would admit every callback. Found: unset or empty"
         )
     if token and len(token) < 16:
-        raise ConfigurationError(f"{WEBHOOK_TOKEN} must be at least 16 characters. "
-                                 f"Found: {len(token)}")
+        raise ConfigurationError(
+            f"{WEBHOOK_TOKEN} must be at least 16 characters. Found: {len(token)}"
+        )
     return token or None
 
 

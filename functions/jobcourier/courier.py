@@ -102,8 +102,9 @@ class Courier:
         now = self._clock()
         if marker is not None:
             return self._resubmitted(key, marker, now)
-        deadline_s = (submission.deadline_seconds
-                      or self._planner.pacing_for(provider).default_deadline_s)
+        deadline_s = (
+            submission.deadline_seconds or self._planner.pacing_for(provider).default_deadline_s
+        )
         task = PollTask(
             key=key,
             submitted_at=now,
@@ -123,12 +124,17 @@ class Courier:
     def _resubmitted(self, key: JobKey, marker: Mapping[str, Any], now: datetime) -> Answer:
         task = PollTask.from_json(marker)
         if now > task.deadline_at + LOST_CHAIN_GRACE:
-            log.error("%s passed its deadline with no manifest: its polling chain was lost",
-                      key.folder)
+            log.error(
+                "%s passed its deadline with no manifest: its polling chain was lost", key.folder
+            )
             manifest = self._settle(
-                task, State.TIMED_OUT,
-                error=_error("chain_lost", "the deadline passed and no check settled the job; "
-                             f"last status seen: {task.last_status!r}"),
+                task,
+                State.TIMED_OUT,
+                error=_error(
+                    "chain_lost",
+                    "the deadline passed and no check settled the job; "
+                    f"last status seen: {task.last_status!r}",
+                ),
             )
             return Answer(200, {"state": manifest["state"], "manifest": manifest})
         return Answer(202, {**_pending_body(marker), "duplicate": True})
@@ -192,7 +198,8 @@ class Courier:
             else:  # a bug: its text may hold a URL or a header, so only its type is kept
                 code, reason = "internal_error", f"an unexpected {exc.__class__.__name__}"
             return self._settled(
-                replace(task, checks=task.checks + 1), State.FAILED,
+                replace(task, checks=task.checks + 1),
+                State.FAILED,
                 error=_error(code, f"{reason}; the poll task ran out of retries"),
             )
 
@@ -213,19 +220,24 @@ class Courier:
             log.warning("%s: %s", task.key.folder, exc)
             return self._continue(task, provider, f"error: {exc}")
         if seen.progress is not None:
-            task = task.with_progress(self._provider_seconds_since(task.submitted_at),
-                                      seen.progress)
+            task = task.with_progress(
+                self._provider_seconds_since(task.submitted_at), seen.progress
+            )
         if seen.status is Status.UNKNOWN:
-            log.warning("%s: unrecognised status %r, still checking", task.key.folder,
-                        seen.raw_status)
+            log.warning(
+                "%s: unrecognised status %r, still checking", task.key.folder, seen.raw_status
+            )
         if seen.status in (Status.PENDING, Status.UNKNOWN):
             return self._continue(task, provider, seen.raw_status)
         if seen.status is Status.FAILED:
             message = seen.message or f"the provider reported {seen.raw_status!r}"
             return self._settled(task, State.FAILED, error=_error("provider_failed", message))
         elapsed_s = self._provider_seconds_since(task.submitted_at)
-        self._planner.finished(provider, task.key.job_id, schedule.History(
-            task.checks, elapsed_s, previous_check_s=task.last_check_s))
+        self._planner.finished(
+            provider,
+            task.key.job_id,
+            schedule.History(task.checks, elapsed_s, previous_check_s=task.last_check_s),
+        )
         return self._deliver(task, provider, seen)
 
     def _continue(
@@ -245,12 +257,17 @@ class Courier:
         limit = task.deadline_at + (COPY_GRACE if task.done else timedelta(0))
         if now >= limit:
             if task.done:
-                stored = sorted(self._store().stored_files(task.key).values(),
-                                key=lambda f: f.name)
+                stored = sorted(self._store().stored_files(task.key).values(), key=lambda f: f.name)
                 return self._settled(
-                    task, State.PARTIAL if stored else State.FAILED, files=stored,
-                    error=_error("delivery_incomplete", f"the copy was not done {COPY_GRACE} "
-                                 f"after the deadline; last status seen: {last_status!r}"))
+                    task,
+                    State.PARTIAL if stored else State.FAILED,
+                    files=stored,
+                    error=_error(
+                        "delivery_incomplete",
+                        f"the copy was not done {COPY_GRACE} "
+                        f"after the deadline; last status seen: {last_status!r}",
+                    ),
+                )
             message = f"still not done at the deadline; last status seen: {last_status!r}"
             return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
         history = schedule.History(
@@ -277,8 +294,9 @@ class Courier:
             provider.name, task.key.task_id(following.seq), following.to_bytes(), at
         )
         outcome = "rescheduled" if created else "duplicate"
-        log.info("%s: %s (%s), next check at %s", task.key.folder, last_status, outcome,
-                 format_time(at))
+        log.info(
+            "%s: %s (%s), next check at %s", task.key.folder, last_status, outcome, format_time(at)
+        )
         return Answer(200, {"outcome": outcome, "next_check_at": format_time(at)})
 
     def _deliver(self, task: PollTask, provider: Provider, seen: Observation) -> Answer:
@@ -294,8 +312,9 @@ class Courier:
         copying = replace(task, done=True)
         for index, output in enumerate(seen.outputs):
             if self._clock() - started > DELIVERY_BUDGET:
-                log.info("%s: time budget spent; the next invocation copies the rest",
-                         task.key.folder)
+                log.info(
+                    "%s: time budget spent; the next invocation copies the rest", task.key.folder
+                )
                 return self._continue(copying, provider, seen.raw_status)
             if index >= MAX_OUTPUTS:
                 failed.append(f"output {index}: more than {MAX_OUTPUTS} outputs")
@@ -321,8 +340,9 @@ class Courier:
             return self._settled(task, State.SUCCEEDED, files=files)
         message = "; ".join(failed)
         if files:
-            return self._settled(task, State.PARTIAL, files=files,
-                                 error=_error("some_outputs_failed", message))
+            return self._settled(
+                task, State.PARTIAL, files=files, error=_error("some_outputs_failed", message)
+            )
         return self._settled(task, State.FAILED, error=_error("no_output_delivered", message))
 
     def _copy(

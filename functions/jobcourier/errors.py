@@ -1,20 +1,20 @@
 """The one error tree. `routes.py` maps it to HTTP answers in one place.
 
-    JobcourierError
-    ├── ConfigurationError      deployment fault (missing env var, no API key)     -> 500
-    ├── BadRequest              the caller's input is wrong, nothing was scheduled -> 400
-    ├── Unauthorized            a webhook without the configured token             -> 401
-    ├── UnknownJob              no such job was ever submitted                     -> 404
-    ├── InfrastructureError     Cloud Tasks or GCS unreachable: retry this task    -> 503
-    ├── ProviderError           the provider's status API; settled by the decision logic
-    │   ├── ProviderTransient       connection error, timeout, 5xx, 429 (retry_after)
-    │   ├── ProviderAuthError       401/403: a key fault, retried with a long backoff
-    │   ├── JobNotFound             the provider does not know the job -> failed
-    │   └── ProviderProtocolError   an answer we cannot read (retried, logged)
-    └── DownloadError           one result file; ends that file, never the process
-        ├── DownloadTransient       worth another try (5xx, timeout, checksum mismatch)
-        │   └── DownloadExpired         403 on a result link: ask the provider for a fresh one
-        └── DownloadRefused         never worth another try (URL not allowed, too large)
+JobcourierError
+├── ConfigurationError      deployment fault (missing env var, no API key)     -> 500
+├── BadRequest              the caller's input is wrong, nothing was scheduled -> 400
+├── Unauthorized            a webhook without the configured token             -> 401
+├── UnknownJob              no such job was ever submitted                     -> 404
+├── InfrastructureError     Cloud Tasks or GCS unreachable: retry this task    -> 503
+├── ProviderError           the provider's status API; settled by the decision logic
+│   ├── ProviderTransient       connection error, timeout, 5xx, 429 (retry_after)
+│   ├── ProviderAuthError       401/403: a key fault, retried with a long backoff
+│   ├── JobNotFound             the provider does not know the job -> failed
+│   └── ProviderProtocolError   an answer we cannot read (retried, logged)
+└── DownloadError           one result file; ends that file, never the process
+    ├── DownloadTransient       worth another try (5xx, timeout, checksum mismatch)
+    │   └── DownloadExpired         403 on a result link: ask the provider for a fresh one
+    └── DownloadRefused         never worth another try (URL not allowed, too large)
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from contextvars import ContextVar
 current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
 
 # A URL (any case) or a bare path, then its query: urllib3 writes "url: /o.mp4?X-Goog-...".
-_QUERY = re.compile(r"((?:[a-z][a-z0-9+.-]*://[^\s?#'\"]+)|(?:/[^\s?#'\"]*))\?[^\s'\"]+",
-                    re.IGNORECASE)
+_QUERY = re.compile(
+    r"((?:[a-z][a-z0-9+.-]*://[^\s?#'\"]+)|(?:/[^\s?#'\"]*))\?[^\s'\"]+", re.IGNORECASE
+)
 
 
 class RedactingJsonFormatter(logging.Formatter):
@@ -37,8 +38,11 @@ class RedactingJsonFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
-        line = {"severity": record.levelname, "message": self.redact(message),
-                "logger": record.name}
+        line = {
+            "severity": record.levelname,
+            "message": self.redact(message),
+            "logger": record.name,
+        }
         job = current_job.get()
         if job is not None:
             line["job"] = self.redact(job)

@@ -148,9 +148,7 @@ class PollTask:
                 seq=int(body.get("seq", 0)),
                 checks=int(body.get("checks", 0)),
                 last_status=body.get("last_status"),
-                progress=tuple(
-                    (float(t), float(f)) for t, f in body.get("progress") or ()
-                ),
+                progress=tuple((float(t), float(f)) for t, f in body.get("progress") or ()),
                 kind=_kind(body.get("kind", "chain")),
                 last_check_s=_optional_float(body.get("last_check_s")),
                 done=body.get("done", False) is True,

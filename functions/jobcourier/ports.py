@@ -48,9 +48,7 @@ class Store(Protocol):
         """Result files already in the job's folder, by name (a crashed delivery's leftovers)."""
         ...
 
-    def store_file(
-        self, key: JobKey, name: str, download: Download, source: str
-    ) -> StoredFile:
+    def store_file(self, key: JobKey, name: str, download: Download, source: str) -> StoredFile:
         """Stream into the job's folder, create-only; verify what was stored.
 
         Raises DownloadTransient when the stored checksum is not what was read.

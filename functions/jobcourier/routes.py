@@ -79,8 +79,10 @@ def handle(
 def _admit(request: flask.Request, access: Access) -> None:
     is_webhook = request.method == "POST" and request.path.startswith("/webhooks/")
     if access.webhooks_only and not is_webhook:
-        raise UnknownJob(f"this endpoint serves only POST /webhooks/{{provider}}, "
-                         f"not {request.method} {request.path}")
+        raise UnknownJob(
+            f"this endpoint serves only POST /webhooks/{{provider}}, "
+            f"not {request.method} {request.path}"
+        )
     if is_webhook and access.webhook_token is not None:
         given = request.args.get("token", "")
         if not hmac.compare_digest(given.encode(), access.webhook_token.encode()):
@@ -97,8 +99,9 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
     if method == "POST" and parts == ["poll"]:
         retries = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
         final = retries.isdigit() and int(retries) >= MAX_TASK_ATTEMPTS - 1
-        return courier().poll(PollTask.from_json(_body(request, "the poll task")),
-                              final_attempt=final)
+        return courier().poll(
+            PollTask.from_json(_body(request, "the poll task")), final_attempt=final
+        )
     if method == "POST" and len(parts) == 2 and parts[0] == "webhooks":
         return courier().webhook(parts[1], _body(request, f"the {parts[1]} webhook"))
     if method == "GET" and len(parts) == 3 and parts[0] == "jobs":

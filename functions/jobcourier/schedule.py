@@ -75,19 +75,21 @@ class Pacing:
             )
 
 
-_FLOAT_RANGES: Mapping[str, tuple[float, float, str]] = MappingProxyType({
-    # field: (lowest, highest, what the message says)
-    "first_check_s": (0.0, MAX_SCHEDULE_AHEAD_S, "between 0 and 30 days"),
-    "min_interval_s": (1e-3, MAX_SCHEDULE_AHEAD_S, "above 0 and at most 30 days"),
-    "max_interval_s": (1e-3, MAX_SCHEDULE_AHEAD_S, "above 0 and at most 30 days"),
-    "factor": (1.0, 100.0, "between 1 and 100"),
-    "jitter": (0.0, 0.5, "between 0 and 0.5"),
-    "default_deadline_s": (1e-3, MAX_DEADLINE_S, "above 0 and at most 30 days"),
-    "first_quantile": (0.01, 0.99, "between 0.01 and 0.99"),
-    "next_quantile": (0.01, 0.99, "between 0.01 and 0.99"),
-    "eta_margin": (0.0, 1.0, "between 0 and 1"),
-    "max_lag_s": (1e-3, MAX_SCHEDULE_AHEAD_S, "above 0 and at most 30 days"),
-})
+_FLOAT_RANGES: Mapping[str, tuple[float, float, str]] = MappingProxyType(
+    {
+        # field: (lowest, highest, what the message says)
+        "first_check_s": (0.0, MAX_SCHEDULE_AHEAD_S, "between 0 and 30 days"),
+        "min_interval_s": (1e-3, MAX_SCHEDULE_AHEAD_S, "above 0 and at most 30 days"),
+        "max_interval_s": (1e-3, MAX_SCHEDULE_AHEAD_S, "above 0 and at most 30 days"),
+        "factor": (1.0, 100.0, "between 1 and 100"),
+        "jitter": (0.0, 0.5, "between 0 and 0.5"),
+        "default_deadline_s": (1e-3, MAX_DEADLINE_S, "above 0 and at most 30 days"),
+        "first_quantile": (0.01, 0.99, "between 0.01 and 0.99"),
+        "next_quantile": (0.01, 0.99, "between 0.01 and 0.99"),
+        "eta_margin": (0.0, 1.0, "between 0 and 1"),
+        "max_lag_s": (1e-3, MAX_SCHEDULE_AHEAD_S, "above 0 and at most 30 days"),
+    }
+)
 _BOOL_FIELDS = frozenset({"learn", "use_progress"})
 
 

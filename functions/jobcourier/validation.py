@@ -74,8 +74,10 @@ def parse_job_id(value: Any, provider: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in value):
         raise BadRequest(f"job_id must not contain control characters. Found: {value!r}")
     if len(value.encode()) > MAX_JOB_ID_BYTES:
-        raise BadRequest(f"job_id must be at most {MAX_JOB_ID_BYTES} bytes of UTF-8. "
-                         f"Found: {len(value.encode())}")
+        raise BadRequest(
+            f"job_id must be at most {MAX_JOB_ID_BYTES} bytes of UTF-8. "
+            f"Found: {len(value.encode())}"
+        )
     return value
 
 
@@ -86,8 +88,10 @@ def _parse_int64_id(value: Any, provider: str) -> str:
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
-        raise BadRequest(f"job_id for {provider} must be a non-negative integer or a string of "
-                         f"digits. Found: {_show(value)}")
+        raise BadRequest(
+            f"job_id for {provider} must be a non-negative integer or a string of "
+            f"digits. Found: {_show(value)}"
+        )
     if not 0 <= number <= MAX_INT64:
         raise BadRequest(f"job_id for {provider} must fit in int64. Found: {number}")
     return str(number)
@@ -99,9 +103,7 @@ def _parse_deadline(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"deadline_seconds must be a number. Found: {_show(value)}")
     if not 0 < value <= MAX_DEADLINE_SECONDS:
-        raise BadRequest(
-            f"deadline_seconds must be in (0, {MAX_DEADLINE_SECONDS}]. Found: {value}"
-        )
+        raise BadRequest(f"deadline_seconds must be in (0, {MAX_DEADLINE_SECONDS}]. Found: {value}")
     return float(value)
 
 

@@ -23,7 +23,7 @@ def run_cli(path: Path) -> dict[str, dict]:
         bench.main(["--workload", str(path)])
     lines = out.getvalue().splitlines()
     policies = bench.policies({}, instances=4, seed=0)
-    tail = [json.loads(line) for line in lines[-len(policies):]]
+    tail = [json.loads(line) for line in lines[-len(policies) :]]
     assert [row["policy"] for row in tail] == [p.name for p in policies]
     for row in tail:
         assert set(row) == KEYS
@@ -37,8 +37,9 @@ def workloads(tmp_path: Path) -> dict[str, Path]:
     paths = {"reference": REFERENCE}
     for seed in (1, 2):
         path = tmp_path / f"seed{seed}.jsonl"
-        path.write_text("".join(json.dumps(j.to_json()) + "\n"
-                                for j in workload.generate(seed, 400)))
+        path.write_text(
+            "".join(json.dumps(j.to_json()) + "\n" for j in workload.generate(seed, 400))
+        )
         paths[f"seed {seed}"] = path
     return paths
 
@@ -73,14 +74,19 @@ def test_lower_p95_lag_than_fixed_60s(results, name):
     assert results[name]["jobcourier"]["lag_p95_s"] < results[name]["fixed-60s"]["lag_p95_s"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not met: under SellerPic's 60 s rule ~18 % of its jobs wait > 45 s under any compliant "
-    "schedule, and the exponential baseline buys its p95 with 5x the checks and by breaking "
-    "that rule (docs/scheduling.md, 'What the goal asks and what holds')"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "not met: under SellerPic's 60 s rule ~18 % of its jobs wait > 45 s under any compliant "
+        "schedule, and the exponential baseline buys its p95 with 5x the checks and by breaking "
+        "that rule (docs/scheduling.md, 'What the goal asks and what holds')"
+    ),
+)
 @pytest.mark.parametrize("name", NAMES)
 def test_lower_p95_lag_than_the_exponential_baseline(results, name):
-    assert results[name]["jobcourier"]["lag_p95_s"] < results[name]["exp-1s-x1.25-cap60s"][
-        "lag_p95_s"]
+    assert (
+        results[name]["jobcourier"]["lag_p95_s"] < results[name]["exp-1s-x1.25-cap60s"]["lag_p95_s"]
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -45,8 +45,11 @@ def test_jobs_go_from_submission_to_manifest_through_real_dispatches(stack: Stac
     manifest = stack.wait_settled("spacely", slow)
     assert manifest["state"] == "succeeded" and manifest["labels"] == {"order": "A-17"}
     # one chain despite the duplicate submission: every check is one dispatched task
-    status_calls = [c for c in stack.spacely.status_calls("/api/v1/generate/poll-result")
-                    if c.args["refId"] == slow]
+    status_calls = [
+        c
+        for c in stack.spacely.status_calls("/api/v1/generate/poll-result")
+        if c.args["refId"] == slow
+    ]
     assert manifest["checks"] == len(status_calls) == 5
     gaps = [b.at - a.at for a, b in zip(status_calls, status_calls[1:], strict=False)]
     assert min(gaps) >= 5 * 0.02 * 0.9  # Spacely's minimum interval, scaled
@@ -71,8 +74,9 @@ def test_jobs_go_from_submission_to_manifest_through_real_dispatches(stack: Stac
     assert again.status_code == 200 and again.json()["manifest"] == manifest
     assert stack.job("spacely", "never-submitted").status_code == 404
     listing = sorted(b.name for b in bucket.list_blobs(prefix=f"spacely/{slow}/"))
-    assert listing == [f"spacely/{slow}/{n}" for n in ("00.png", "01.png", "02.png",
-                                                         "manifest.json")]
+    assert listing == [
+        f"spacely/{slow}/{n}" for n in ("00.png", "01.png", "02.png", "manifest.json")
+    ]
 
 
 def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
@@ -81,12 +85,16 @@ def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
     gepetto_id, fliki_id = f"g-{uuid.uuid4().hex[:8]}", f"f-{uuid.uuid4().hex[:8]}"
     sellerpic_id = uuid.uuid4().int % 10**12
     gepetto_png = stack.gepetto.add_job(gepetto_id, pending_checks=1)
-    sellerpic_pngs = stack.sellerpic.add_task(str(sellerpic_id), outcomes=["SUCCESS", "FAILED"],
-                                              pending_checks=1, expire_first_link=True)
+    sellerpic_pngs = stack.sellerpic.add_task(
+        str(sellerpic_id), outcomes=["SUCCESS", "FAILED"], pending_checks=1, expire_first_link=True
+    )
     video = stack.fliki.add_file(fliki_id, pending_checks=3, size=20 * 1024 * 1024 + 7)
 
-    for provider, job in (("gepetto", gepetto_id), ("sellerpic", sellerpic_id),
-                          ("fliki", fliki_id)):
+    for provider, job in (
+        ("gepetto", gepetto_id),
+        ("sellerpic", sellerpic_id),
+        ("fliki", fliki_id),
+    ):
         assert stack.submit(provider, job).status_code == 202
     # Gepetto calls back once the job is done; the callback prompts a check at once.
     deadline = time.monotonic() + 20
@@ -98,8 +106,10 @@ def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
     # the chain checks every 0.2 s here, so it may have seen the job done first
     assert hook.status_code == 202
     assert hook.json()["outcome"] in ("check_scheduled", "already_settled")
-    assert requests.get(f"{stack.webhooks_url}/jobs/gepetto/{gepetto_id}", timeout=5) \
-        .status_code == 404  # the public function serves webhooks only
+    assert (
+        requests.get(f"{stack.webhooks_url}/jobs/gepetto/{gepetto_id}", timeout=5).status_code
+        == 404
+    )  # the public function serves webhooks only
 
     manifest = stack.wait_settled("gepetto", gepetto_id)
     assert manifest["state"] == "succeeded"
@@ -109,8 +119,7 @@ def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
 
     partial = stack.wait_settled("sellerpic", str(sellerpic_id))
     assert partial["state"] == "partial" and [f["name"] for f in partial["files"]] == ["00.png"]
-    assert bucket.blob(f"sellerpic/{sellerpic_id}/00.png").download_as_bytes() \
-        == sellerpic_pngs[0]
+    assert bucket.blob(f"sellerpic/{sellerpic_id}/00.png").download_as_bytes() == sellerpic_pngs[0]
     generate = stack.sellerpic.status_calls("/v1/api/generate")
     times = [c.at for c in generate if c.args["id"] == str(sellerpic_id)]
     assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 60 * 0.02 * 0.99
@@ -130,8 +139,14 @@ def test_a_job_survives_its_instance_being_killed_mid_chain(stack: Stack):
     job = f"restart-{uuid.uuid4().hex[:8]}"
     served = stack.spacely.add_job(job, pending_checks=8, files=2)
     assert stack.submit("spacely", job).status_code == 202
-    calls = lambda: [c for c in stack.spacely.status_calls("/api/v1/generate/poll-result")  # noqa: E731
-                     if c.args["refId"] == job]
+
+    def calls() -> list:
+        return [
+            c
+            for c in stack.spacely.status_calls("/api/v1/generate/poll-result")
+            if c.args["refId"] == job
+        ]
+
     deadline = time.monotonic() + 20
     while len(calls()) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -108,6 +108,7 @@ def test_nothing_project_specific_is_hard_coded(cloudbuild: dict) -> None:
 def test_install_lint_and_tests_from_the_lock_file(cloudbuild: dict) -> None:
     assert _step(cloudbuild, "install")["args"] == ["uv", "sync", "--frozen"]
     assert "ruff check" in _script(_step(cloudbuild, "lint"))
+    assert "ruff format --check" in _script(_step(cloudbuild, "lint"))
     test = _script(_step(cloudbuild, "test"))
     assert "pytest --junitxml=reports/junit.xml" in test
     assert "uv run --frozen" in test

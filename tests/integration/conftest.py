@@ -64,9 +64,12 @@ class Harness:
 
     def deliver(self, task: tasks_v2.Task, **headers: str) -> Any:
         return self.client.post(
-            "/poll", data=task.http_request.body, headers={
+            "/poll",
+            data=task.http_request.body,
+            headers={
                 "Content-Type": "application/json",
-                "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[-1], **headers,
+                "X-CloudTasks-TaskName": task.name.rsplit("/", 1)[-1],
+                **headers,
             },
         )
 

@@ -25,8 +25,9 @@ def b64(digest: bytes) -> str:
 def test_submit_creates_a_real_task_and_a_marker(harness: Harness):
     jid = job_id()
     before = datetime.now(UTC)
-    answer = harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid,
-                                                "labels": {"order": "A-17"}})
+    answer = harness.client.post(
+        "/jobs", json={"provider": "spacely", "job_id": jid, "labels": {"order": "A-17"}}
+    )
     assert answer.status_code == 202, answer.json
     assert answer.json["state"] == "pending" and answer.json["manifest"] is None
     [task] = harness.queued()
@@ -46,8 +47,9 @@ def test_submit_creates_a_real_task_and_a_marker(harness: Harness):
 
 def test_the_same_submission_again_schedules_nothing_more(harness: Harness):
     jid = job_id()
-    assert harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid}).status_code \
-        == 202
+    assert (
+        harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid}).status_code == 202
+    )
     again = harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid})
     assert again.status_code == 202 and again.json["duplicate"] is True
     assert len(harness.queued()) == 1
@@ -95,16 +97,17 @@ def test_a_processing_check_schedules_the_next_one(harness: Harness):
 def test_success_streams_the_files_and_writes_the_manifest_last(harness: Harness):
     jid = job_id()
     served = harness.spacely.add_job(jid, pending_checks=1, files=3)
-    harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid,
-                                       "labels": {"order": "A-17"}})
+    harness.client.post(
+        "/jobs", json={"provider": "spacely", "job_id": jid, "labels": {"order": "A-17"}}
+    )
     harness.deliver(harness.take())
     answer = harness.deliver(harness.take())
-    assert answer.status_code == 200 and answer.json == {"outcome": "settled",
-                                                          "state": "succeeded"}
+    assert answer.status_code == 200 and answer.json == {"outcome": "settled", "state": "succeeded"}
     assert harness.queued() == []
     stored = harness.objects(f"spacely/{jid}/")
-    assert sorted(stored) == [f"spacely/{jid}/{n}" for n in
-                              ("00.png", "01.png", "02.png", "manifest.json")]
+    assert sorted(stored) == [
+        f"spacely/{jid}/{n}" for n in ("00.png", "01.png", "02.png", "manifest.json")
+    ]
     manifest = harness.manifest(jid)
     assert manifest["state"] == "succeeded" and manifest["checks"] == 2
     assert manifest["labels"] == {"order": "A-17"} and manifest["error"] is None
@@ -132,8 +135,7 @@ def test_a_repeated_delivery_leaves_the_same_objects(harness: Harness):
     gets = len(harness.spacely.file_gets)
     again = harness.deliver(task, **{"X-CloudTasks-TaskRetryCount": "1"})
     assert again.status_code == 200 and again.json["outcome"] == "already_settled"
-    assert {n: b.generation for n, b in harness.objects(f"spacely/{jid}/").items()} \
-        == generations
+    assert {n: b.generation for n, b in harness.objects(f"spacely/{jid}/").items()} == generations
     assert len(harness.spacely.file_gets) == gets
     resubmit = harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid})
     assert resubmit.status_code == 200 and resubmit.json["manifest"]["state"] == "succeeded"
@@ -152,7 +154,7 @@ def test_a_crashed_delivery_resumes_with_the_files_already_stored(harness: Harne
     generation = harness.bucket.get_blob(f"spacely/{jid}/00.png").generation
     gets_before = list(harness.spacely.file_gets)
     assert harness.deliver(task).json["state"] == "succeeded"
-    assert harness.spacely.file_gets[len(gets_before):] == [f"spacely-enterprise/{jid}/2.png"]
+    assert harness.spacely.file_gets[len(gets_before) :] == [f"spacely-enterprise/{jid}/2.png"]
     assert harness.bucket.get_blob(f"spacely/{jid}/00.png").generation == generation
     assert [f["name"] for f in harness.manifest(jid)["files"]] == ["00.png", "01.png"]
 
@@ -287,11 +289,19 @@ def test_the_queues_last_attempt_settles_an_outage_instead_of_dropping_the_job(
     monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", "127.0.0.1:9")
     client = create_app(target="jobcourier", source=str(MAIN)).test_client()
     body = task.http_request.body
-    early = client.post("/poll", data=body, content_type="application/json",
-                        headers={"X-CloudTasks-TaskRetryCount": "3"})
+    early = client.post(
+        "/poll",
+        data=body,
+        content_type="application/json",
+        headers={"X-CloudTasks-TaskRetryCount": "3"},
+    )
     assert early.status_code == 503
-    last = client.post("/poll", data=body, content_type="application/json",
-                       headers={"X-CloudTasks-TaskRetryCount": "11"})
+    last = client.post(
+        "/poll",
+        data=body,
+        content_type="application/json",
+        headers={"X-CloudTasks-TaskRetryCount": "11"},
+    )
     assert last.status_code == 200 and last.json["state"] == "failed"
     assert harness.manifest(jid)["error"]["code"] == "infrastructure_unavailable"
 

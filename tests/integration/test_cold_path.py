@@ -28,7 +28,11 @@ def first_check_in_a_new_instance(job_id: str) -> dict:
     task = PollTask(JobKey("spacely", job_id), now, now + timedelta(hours=1))
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(MAIN), task.to_bytes().decode()],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ), check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -39,8 +39,12 @@ def test_internal_or_odd_urls_are_refused_even_locally(url):
 def test_loopback_and_http_only_when_allowed():
     check_url("http://127.0.0.1:8080/x.png", allow_private=True)
     check_url("https://[::1]/x.png", allow_private=True)
-    for url in ("http://127.0.0.1:8080/x.png", "https://127.0.0.1/x.png", "https://[::1]/x.png",
-                "http://example.com/x.png"):
+    for url in (
+        "http://127.0.0.1:8080/x.png",
+        "https://127.0.0.1/x.png",
+        "https://[::1]/x.png",
+        "http://example.com/x.png",
+    ):
         with pytest.raises(DownloadRefused):
             check_url(url, allow_private=False)
 
@@ -69,10 +73,13 @@ def test_redirects_within_allowed_hosts_are_followed_and_capped(fakes, downloade
 
 def test_status_answers_are_classified(fakes, downloader):
     server = fakes["spacely"]
-    for status, error in ((403, DownloadExpired), (503, DownloadTransient),
-                          (404, DownloadRefused), (410, DownloadRefused)):
-        url = server.serve_file(f"s{status}.png", ServedFile("image/png", b"x",
-                                                             failures=[status]))
+    for status, error in (
+        (403, DownloadExpired),
+        (503, DownloadTransient),
+        (404, DownloadRefused),
+        (410, DownloadRefused),
+    ):
+        url = server.serve_file(f"s{status}.png", ServedFile("image/png", b"x", failures=[status]))
         with pytest.raises(error), downloader.open(url):
             pass
 

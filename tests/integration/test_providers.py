@@ -17,14 +17,16 @@ def test_gepetto_waits_for_cold_starts_and_a_webhook_prompts_a_check(harness: Ha
     jid = str(uuid.uuid4())
     data = harness.gepetto.add_job(jid, pending_checks=1)
     before = datetime.now(UTC)
-    assert harness.client.post("/jobs", json={"provider": "gepetto", "job_id": jid}) \
-        .status_code == 202
+    assert (
+        harness.client.post("/jobs", json={"provider": "gepetto", "job_id": jid}).status_code == 202
+    )
     [chain] = harness.queued()
     assert chain.schedule_time >= before + timedelta(seconds=59)  # not eager
     assert harness.deliver(harness.take()).json["outcome"] == "rescheduled"
     [chain] = harness.queued()
-    answer = harness.client.post("/webhooks/gepetto",
-                                 json={"id": jid, "output": "https://evil.test/x.png"})
+    answer = harness.client.post(
+        "/webhooks/gepetto", json={"id": jid, "output": "https://evil.test/x.png"}
+    )
     assert answer.status_code == 202 and answer.json["outcome"] == "check_scheduled"
     prompt = next(t for t in harness.queued() if t.name != chain.name)
     assert prompt.schedule_time <= datetime.now(UTC)
@@ -39,8 +41,9 @@ def test_gepetto_waits_for_cold_starts_and_a_webhook_prompts_a_check(harness: Ha
 
 def test_webhooks_for_strangers_bad_bodies_and_silent_providers(harness: Harness):
     stranger = str(uuid.uuid4())
-    answer = harness.client.post("/webhooks/fliki",
-                                 json={"success": True, "data": {"id": stranger, "file": "x"}})
+    answer = harness.client.post(
+        "/webhooks/fliki", json={"success": True, "data": {"id": stranger, "file": "x"}}
+    )
     assert answer.status_code == 202 and answer.json["outcome"] == "recorded"
     assert f"_jobcourier/webhooks/fliki/{stranger}.json" in harness.objects()
     assert harness.queued() == []
@@ -54,8 +57,12 @@ def test_webhooks_for_strangers_bad_bodies_and_silent_providers(harness: Harness
 
 def test_sellerpic_integer_ids_partial_results_and_an_expired_link(harness: Harness):
     task_id = int(uuid.uuid4().int % 10**15)
-    data = harness.sellerpic.add_task(str(task_id), outcomes=["SUCCESS", "FAILED", "SUCCESS"],
-                                      pending_checks=1, expire_first_link=True)
+    data = harness.sellerpic.add_task(
+        str(task_id),
+        outcomes=["SUCCESS", "FAILED", "SUCCESS"],
+        pending_checks=1,
+        expire_first_link=True,
+    )
     answer = harness.client.post("/jobs", json={"provider": "sellerpic", "job_id": task_id})
     assert answer.status_code == 202
     before = datetime.now(UTC)
@@ -67,8 +74,10 @@ def test_sellerpic_integer_ids_partial_results_and_an_expired_link(harness: Harn
     assert [f["name"] for f in manifest["files"]] == ["00.png", "02.png"]
     assert "could not fit the garment" in manifest["error"]["message"]
     for entry, expected in zip(manifest["files"], (data[0], data[2]), strict=True):
-        assert harness.bucket.blob(f"sellerpic/{task_id}/{entry['name']}") \
-            .download_as_bytes() == expected
+        assert (
+            harness.bucket.blob(f"sellerpic/{task_id}/{entry['name']}").download_as_bytes()
+            == expected
+        )
         assert "?" not in entry["source"] and "Signature" not in json.dumps(manifest)
     calls = harness.sellerpic.download_calls[-3:]
     assert [c["id"] for c in calls] == [f"{task_id}00", f"{task_id}00", f"{task_id}02"]
@@ -106,8 +115,9 @@ def test_fliki_streams_a_large_video_and_verifies_it(harness: Harness):
 
 def test_fliki_progress_is_carried_and_rate_limits_are_honoured(harness: Harness):
     file_id = str(uuid.uuid4())
-    harness.fliki.add_file(file_id, pending_checks=3, size=1000,
-                           errors=[(429, {"Retry-After": "200"})])
+    harness.fliki.add_file(
+        file_id, pending_checks=3, size=1000, errors=[(429, {"Retry-After": "200"})]
+    )
     harness.client.post("/jobs", json={"provider": "fliki", "job_id": file_id})
     before = datetime.now(UTC)
     harness.deliver(harness.take())  # 429
@@ -139,8 +149,9 @@ def test_the_public_webhook_endpoint_needs_its_token_and_serves_nothing_else(
 
     jid = str(uuid.uuid4())
     harness.gepetto.add_job(jid, pending_checks=1)
-    assert harness.client.post("/jobs", json={"provider": "gepetto", "job_id": jid}) \
-        .status_code == 202
+    assert (
+        harness.client.post("/jobs", json={"provider": "gepetto", "job_id": jid}).status_code == 202
+    )
     monkeypatch.setenv("JOBCOURIER_WEBHOOK_TOKEN", "a-long-shared-secret")
     monkeypatch.setenv("JOBCOURIER_WEBHOOKS_ONLY", "1")
     public = create_app(target="jobcourier", source=str(MAIN)).test_client()

@@ -426,6 +426,7 @@ def test_a_copy_still_running_at_the_cutoff_is_left_for_the_next_invocation():
                 for _ in range(10):
                     w.clock.advance(60)  # a server that trickles: a minute a chunk
                     yield b"x"
+
             yield Download("image/png", None, chunks())
 
     w.downloader = Trickle()

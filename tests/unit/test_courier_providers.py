@@ -52,7 +52,9 @@ def test_a_webhook_racing_the_chain_copies_once_and_trusts_only_the_status_api()
     assert courier.poll(chain.task).body["outcome"] == "already_settled"
     assert w.downloader.opened == ["https://cdn.gepetto.test/g-1.png"]
     assert [n for n in w.store.writes if n.startswith("gepetto/")] == [
-        "gepetto/g-1/00.png", "gepetto/g-1/manifest.json"]
+        "gepetto/g-1/00.png",
+        "gepetto/g-1/manifest.json",
+    ]
 
 
 def test_a_webhook_before_its_submission_is_recorded_and_hastens_the_first_check():
@@ -79,11 +81,17 @@ SELLERPIC = JobKey("sellerpic", "1234567890123")
 
 
 def sellerpic_answer(*statuses: str) -> object:
-    items = [{"id": 900 + n, "fileUrl": f"https://cdn.sp.test/{n}.png", "status": s,
-              "errorCode": 7 if s == "FAILED" else 0, "errorMsg": "bad pose" if s == "FAILED"
-              else ""} for n, s in enumerate(statuses)]
-    return json_answer({"code": 0, "data": {"resultList": items}, "success": True,
-                        "traceId": "t"})
+    items = [
+        {
+            "id": 900 + n,
+            "fileUrl": f"https://cdn.sp.test/{n}.png",
+            "status": s,
+            "errorCode": 7 if s == "FAILED" else 0,
+            "errorMsg": "bad pose" if s == "FAILED" else "",
+        }
+        for n, s in enumerate(statuses)
+    ]
+    return json_answer({"code": 0, "data": {"resultList": items}, "success": True, "traceId": "t"})
 
 
 def link(url: str) -> object:
@@ -91,19 +99,28 @@ def link(url: str) -> object:
 
 
 def test_sellerpic_partial_stores_the_successes_through_fresh_download_links():
-    w = World(api=ScriptedApi([
-        sellerpic_answer("RUNNING", "RUNNING", "RUNNING"),
-        sellerpic_answer("SUCCESS", "FAILED", "SUCCESS"),
-        link("https://dl.sp.test/a?Expires=1"), link("https://dl.sp.test/c?Expires=1"),
-    ]))
-    w.downloader.served = {"https://dl.sp.test/a?Expires=1": ("image/png", b"A"),
-                           "https://dl.sp.test/c?Expires=1": ("image/png", b"C")}
+    w = World(
+        api=ScriptedApi(
+            [
+                sellerpic_answer("RUNNING", "RUNNING", "RUNNING"),
+                sellerpic_answer("SUCCESS", "FAILED", "SUCCESS"),
+                link("https://dl.sp.test/a?Expires=1"),
+                link("https://dl.sp.test/c?Expires=1"),
+            ]
+        )
+    )
+    w.downloader.served = {
+        "https://dl.sp.test/a?Expires=1": ("image/png", b"A"),
+        "https://dl.sp.test/c?Expires=1": ("image/png", b"C"),
+    }
     w.courier().submit(Submission(SELLERPIC))
     run_chain(w)
     m = manifest(w, SELLERPIC)
     assert m["state"] == "partial" and m["checks"] == 2
     assert [(f["name"], f["source"]) for f in m["files"]] == [
-        ("00.png", "https://dl.sp.test/a"), ("02.png", "https://dl.sp.test/c")]
+        ("00.png", "https://dl.sp.test/a"),
+        ("02.png", "https://dl.sp.test/c"),
+    ]
     assert "bad pose" in m["error"]["message"]
     checks = [c for c in w.api.calls if c[0] == "/v1/api/generate"]
     assert len(checks) == 2
@@ -124,12 +141,19 @@ def test_sellerpic_checks_are_at_least_a_minute_apart():
 
 
 def test_an_expired_link_is_asked_for_again_not_failed():
-    w = World(api=ScriptedApi([
-        sellerpic_answer("SUCCESS"),
-        link("https://dl.sp.test/old"), link("https://dl.sp.test/new"),
-    ]))
-    w.downloader.served = {"https://dl.sp.test/old": DownloadExpired("HTTP 403"),
-                           "https://dl.sp.test/new": ("image/png", b"fresh")}
+    w = World(
+        api=ScriptedApi(
+            [
+                sellerpic_answer("SUCCESS"),
+                link("https://dl.sp.test/old"),
+                link("https://dl.sp.test/new"),
+            ]
+        )
+    )
+    w.downloader.served = {
+        "https://dl.sp.test/old": DownloadExpired("HTTP 403"),
+        "https://dl.sp.test/new": ("image/png", b"fresh"),
+    }
     w.courier().submit(Submission(SELLERPIC))
     run_chain(w)
     m = manifest(w, SELLERPIC)
@@ -138,11 +162,15 @@ def test_an_expired_link_is_asked_for_again_not_failed():
 
 
 def test_fliki_progress_travels_with_the_task():
-    w = World(api=ScriptedApi([
-        json_answer({"fileId": "f", "status": "processing", "progress": 10}),
-        json_answer({"fileId": "f", "status": "processing", "progress": 35}),
-        json_answer({"fileId": "f", "status": "processing", "progress": 60}),
-    ]))
+    w = World(
+        api=ScriptedApi(
+            [
+                json_answer({"fileId": "f", "status": "processing", "progress": 10}),
+                json_answer({"fileId": "f", "status": "processing", "progress": 35}),
+                json_answer({"fileId": "f", "status": "processing", "progress": 60}),
+            ]
+        )
+    )
     courier = w.courier()
     courier.submit(Submission(JobKey("fliki", "f")))
     for _ in range(3):

@@ -17,8 +17,12 @@ from jobcourier.providers import fliki, gepetto, sellerpic
 from tests.fakes import ScriptedApi, json_answer
 
 # -- Gepetto -----------------------------------------------------------------------------------
-GEPETTO_DONE = {"status": "success", "output": "https://cdn.gepetto.test/out.png",
-                "mode": "furnish", "createdAt": "2023-09-29T13:17:21.774Z"}
+GEPETTO_DONE = {
+    "status": "success",
+    "output": "https://cdn.gepetto.test/out.png",
+    "mode": "furnish",
+    "createdAt": "2023-09-29T13:17:21.774Z",
+}
 
 
 @pytest.mark.parametrize(
@@ -62,13 +66,24 @@ def test_gepetto_webhook_body():  # [doc] {"id": ..., "output": ...}
 
 # -- SellerPic ---------------------------------------------------------------------------------
 def sp(items: list[dict], code: int = 0) -> dict:
-    return {"code": code, "data": {"resultList": items}, "msg": "ok", "success": code == 0,
-            "traceId": "t"}
+    return {
+        "code": code,
+        "data": {"resultList": items},
+        "msg": "ok",
+        "success": code == 0,
+        "traceId": "t",
+    }
 
 
 def item(status: str, n: int = 1, url: str = "https://cdn.sellerpic.test/p.png", **extra) -> dict:
-    return {"id": 900 + n, "fileUrl": url, "status": status, "errorCode": 0, "errorMsg": "",
-            **extra}
+    return {
+        "id": 900 + n,
+        "fileUrl": url,
+        "status": status,
+        "errorCode": 0,
+        "errorMsg": "",
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
@@ -101,16 +116,27 @@ def test_sellerpic_concurrency_ceiling_is_transient_other_codes_are_not_results(
 
 @pytest.mark.parametrize(
     ("preview", "fmt"),
-    [("https://x/a.png", "png"), ("https://x/a.MP4?sig=1", "mp4"), (None, "png"),
-     ("https://x/a.gif", "mp4")],
+    [
+        ("https://x/a.png", "png"),
+        ("https://x/a.MP4?sig=1", "mp4"),
+        (None, "png"),
+        ("https://x/a.gif", "mp4"),
+    ],
 )
 def test_sellerpic_download_asks_for_the_format_of_the_output(preview, fmt):
-    api = ScriptedApi([json_answer({"code": 0, "data": {"name": "a", "status": "SUCCESS",
-                                                        "fileUrl": "https://dl.test/a"}})])
+    api = ScriptedApi(
+        [
+            json_answer(
+                {
+                    "code": 0,
+                    "data": {"name": "a", "status": "SUCCESS", "fileUrl": "https://dl.test/a"},
+                }
+            )
+        ]
+    )
     url = sellerpic.resolve_url(api, Output(url=preview, item_id="901"))
     assert url == "https://dl.test/a"
-    assert api.calls == [("/v1/api/download", {"id": "901", "downloadFormat": fmt,
-                                               "uhd": "false"})]
+    assert api.calls == [("/v1/api/download", {"id": "901", "downloadFormat": fmt, "uhd": "false"})]
 
 
 def test_sellerpic_download_without_a_link_is_retried():
@@ -127,8 +153,11 @@ def test_sellerpic_download_without_a_link_is_retried():
         ({"fileId": "f", "status": "processing", "progress": 42}, Status.PENDING, 0.42),  # [doc]
         ({"fileId": "f", "status": "processing", "progress": 140}, Status.PENDING, 1.0),
         ({"fileId": "f", "status": "processing", "progress": "half"}, Status.PENDING, None),
-        ({"fileId": "f", "status": "success", "download": "https://f.test/v.mp4"},
-         Status.SUCCEEDED, 1.0),  # [code]
+        (
+            {"fileId": "f", "status": "success", "download": "https://f.test/v.mp4"},
+            Status.SUCCEEDED,
+            1.0,
+        ),  # [code]
         ({"fileId": "f", "status": "error"}, Status.FAILED, None),  # [code]
         ({"fileId": "f", "status": "canceled"}, Status.FAILED, None),  # [code]
         ({"fileId": "f", "status": "exporting", "progress": 90}, Status.UNKNOWN, 0.9),

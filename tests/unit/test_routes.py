@@ -42,16 +42,21 @@ def test_errors_map_to_their_answers(error, status):
 
 
 def test_unknown_routes_are_404():
-    for method, path in (("GET", "/"), ("GET", "/poll"), ("DELETE", "/jobs/spacely/x"),
-                         ("POST", "/jobs/spacely")):
+    for method, path in (
+        ("GET", "/"),
+        ("GET", "/poll"),
+        ("DELETE", "/jobs/spacely/x"),
+        ("POST", "/jobs/spacely"),
+    ):
         with app.test_request_context(path, method=method):
             response = routes.handle(flask.request, NO_COURIER, routes.Access)
         assert response.status_code == 404, (method, path)
 
 
 def test_an_oversized_body_is_refused():
-    with app.test_request_context("/jobs", method="POST", data=b"{" + b" " * 70_000 + b"}",
-                                  content_type="application/json"):
+    with app.test_request_context(
+        "/jobs", method="POST", data=b"{" + b" " * 70_000 + b"}", content_type="application/json"
+    ):
         response = routes.handle(flask.request, NO_COURIER, routes.Access)
     assert response.status_code == 400 and "at most 65536 bytes" in response.get_json()["error"]
 

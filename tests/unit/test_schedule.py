@@ -12,8 +12,14 @@ from jobcourier.errors import ConfigurationError
 from jobcourier.providers import REGISTRY
 from jobcourier.schedule import History, Pacing, Planner
 
-PACING = Pacing(first_check_s=30, min_interval_s=15, max_interval_s=300, factor=2, jitter=0.0,
-                default_deadline_s=7200)
+PACING = Pacing(
+    first_check_s=30,
+    min_interval_s=15,
+    max_interval_s=300,
+    factor=2,
+    jitter=0.0,
+    default_deadline_s=7200,
+)
 MID = lambda: 0.5  # noqa: E731 - no jitter
 # Ten recent jobs, done between 100 s and 200 s (each known to within 10 s).
 RECENT = tuple((100.0 + 10 * i, 110.0 + 10 * i) for i in range(10))
@@ -96,8 +102,7 @@ def test_stalls_are_counted_from_the_newest_sample(samples, stalled):
 
 
 def test_steady_progress_schedules_the_next_check_just_after_the_predicted_completion():
-    history = History(checks=3, elapsed_s=100.0,
-                      progress=((20.0, 0.0), (60.0, 0.2), (100.0, 0.4)))
+    history = History(checks=3, elapsed_s=100.0, progress=((20.0, 0.0), (60.0, 0.2), (100.0, 0.4)))
     # predicted done at 220 s: 120 s from now, plus 2 % of 220 s
     assert schedule.next_delay(PACING, history, rand=MID) == pytest.approx(124.4)
 
@@ -165,8 +170,7 @@ def test_next_check_in_applies_the_deadline_then_the_minimum(delay, until, expec
 def test_overrides_parse_and_apply():
     raw = json.dumps({"fliki": {"first_check_s": 45, "max_interval_s": 600, "learn": False}})
     overrides = schedule.pacing_overrides(raw, REGISTRY)
-    assert overrides == {"fliki": {"first_check_s": 45.0, "max_interval_s": 600.0,
-                                   "learn": False}}
+    assert overrides == {"fliki": {"first_check_s": 45.0, "max_interval_s": 600.0, "learn": False}}
     planner = Planner(REGISTRY, overrides)
     fliki = planner.pacing_for(REGISTRY["fliki"])
     assert (fliki.first_check_s, fliki.max_interval_s, fliki.learn) == (45.0, 600.0, False)
@@ -248,8 +252,11 @@ def test_without_remember_nothing_is_kept():
 def test_config_reads_jobcourier_pacing_and_names_it_in_errors():
     from jobcourier.config import ENVIRONMENT_VARIABLES, PACING, Config
 
-    env = {"JOBCOURIER_BUCKET": "b", "JOBCOURIER_QUEUE": "projects/p/locations/l/queues/q",
-           "JOBCOURIER_SELF_URL": "https://f.example"}
+    env = {
+        "JOBCOURIER_BUCKET": "b",
+        "JOBCOURIER_QUEUE": "projects/p/locations/l/queues/q",
+        "JOBCOURIER_SELF_URL": "https://f.example",
+    }
     assert PACING == "JOBCOURIER_PACING" and PACING in ENVIRONMENT_VARIABLES
     assert Config.from_env(env).pacing_overrides == {}
     config = Config.from_env({**env, PACING: '{"fliki": {"first_check_s": 45}}'})

@@ -34,8 +34,10 @@ def test_result_names(content_type, url, name):
 @pytest.mark.parametrize(
     ("url", "public"),
     [
-        ("https://storage.googleapis.com/b/o.png?X-Goog-Signature=abc&X-Goog-Credential=d",
-         "https://storage.googleapis.com/b/o.png"),
+        (
+            "https://storage.googleapis.com/b/o.png?X-Goog-Signature=abc&X-Goog-Credential=d",
+            "https://storage.googleapis.com/b/o.png",
+        ),
         ("https://user:pw@host.example:8443/p#frag", "https://host.example:8443/p"),
         ("https://host.example/p", "https://host.example/p"),
         ("http://[::1]:8080/p.png?sig=1", "http://[::1]:8080/p.png"),
@@ -47,6 +49,7 @@ def test_public_urls_carry_no_credentials(url, public):
 
 def test_backoff_grows_caps_and_honours_the_minimum_and_retry_after():
     pacing = spacely.pacing
+
     def h(n: int) -> schedule.History:
         return schedule.History(checks=n, elapsed_s=10.0 * n)
 
@@ -69,16 +72,21 @@ ENV = {
 
 def test_config_routes_providers_to_their_queues():
     config = Config.from_env(
-        {**ENV, "JOBCOURIER_QUEUE_SPACELY": "projects/p/locations/l/queues/s",
-         "SPACELY_API_KEY": "k", "JOBCOURIER_DELAY_SCALE": "0.02"}
+        {
+            **ENV,
+            "JOBCOURIER_QUEUE_SPACELY": "projects/p/locations/l/queues/s",
+            "SPACELY_API_KEY": "k",
+            "JOBCOURIER_DELAY_SCALE": "0.02",
+        }
     )
     assert config.queue_for("spacely") == "projects/p/locations/l/queues/s"
     assert config.queue_for("fliki") == "projects/p/locations/l/queues/q"
     assert config.self_url == "https://f.example" and config.delay_scale == 0.02
     assert config.invoker_sa is None and not config.allow_private_urls
     assert config.webhook_token is None and not config.webhooks_only
-    padded = Config.from_env({**ENV, "JOBCOURIER_WEBHOOK_TOKEN": "0123456789abcdef\n",
-                              "FLIKI_API_KEY": " fk-123\n"})
+    padded = Config.from_env(
+        {**ENV, "JOBCOURIER_WEBHOOK_TOKEN": "0123456789abcdef\n", "FLIKI_API_KEY": " fk-123\n"}
+    )
     assert padded.webhook_token == "0123456789abcdef" and padded.api_keys == {"fliki": "fk-123"}
 
 
@@ -104,8 +112,12 @@ def test_config_errors_name_the_variable(change, message):
 def test_log_lines_are_json_with_query_strings_and_keys_redacted():
     formatter = logsafe.RedactingJsonFormatter(secrets=["sk-live-123456"])
     record = logging.LogRecord(
-        "x", logging.WARNING, __file__, 1,
-        "GET https://h.example/o.png?X-Goog-Signature=abc failed with key %s", ("sk-live-123456",),
+        "x",
+        logging.WARNING,
+        __file__,
+        1,
+        "GET https://h.example/o.png?X-Goog-Signature=abc failed with key %s",
+        ("sk-live-123456",),
         None,
     )
     line = json.loads(formatter.format(record))
@@ -118,13 +130,15 @@ def test_log_lines_are_json_with_query_strings_and_keys_redacted():
         ("upload_id in gs://b/o?upload_id=abc", "gs://b/o?<redacted>"),
     ):
         assert formatter.redact(leaky).endswith(kept), leaky
-    assert formatter.redact("status 'processing'? no query here") == \
-        "status 'processing'? no query here"
+    assert (
+        formatter.redact("status 'processing'? no query here")
+        == "status 'processing'? no query here"
+    )
 
 
 def test_the_upload_reader_reads_whole_blocks_and_replays_the_last_one():
     data = bytes(range(256)) * 40
-    chunks = iter([data[i:i + 700] for i in range(0, len(data), 700)])
+    chunks = iter([data[i : i + 700] for i in range(0, len(data), 700)])
     reader = _ChunkReader(chunks)
     first = reader.read(4096)
     assert first == data[:4096] and reader.tell() == 4096
@@ -144,7 +158,7 @@ def test_the_upload_reader_reads_whole_blocks_and_replays_the_last_one():
 def test_the_upload_reader_matches_a_file_for_any_block_size():
     data = bytes(range(256)) * 99
     for size in (1, 7, 256, 5000, 100_000):
-        reader = _ChunkReader(iter([data[i:i + 333] for i in range(0, len(data), 333)]))
+        reader = _ChunkReader(iter([data[i : i + 333] for i in range(0, len(data), 333)]))
         out = io.BytesIO()
         while block := reader.read(size):
             out.write(block)
@@ -166,7 +180,7 @@ def test_log_lines_carry_the_job_they_are_about():
 def test_the_upload_reader_replays_twice_in_a_row():
     """The server kept part of a resent chunk, then part again: both seeks must work."""
     data = bytes(range(256)) * 10
-    reader = _ChunkReader(iter([data[i:i + 300] for i in range(0, len(data), 300)]))
+    reader = _ChunkReader(iter([data[i : i + 300] for i in range(0, len(data), 300)]))
     assert reader.read(800) == data[:800]
     reader.seek(600)
     assert reader.read(800) == data[600:1400]

@@ -13,8 +13,12 @@ PROVIDERS = ("spacely", "gepetto", "sellerpic", "fliki")
 
 def test_a_full_submission():
     sub = parse_submission(
-        {"provider": "spacely", "job_id": "068e", "deadline_seconds": 10800,
-         "labels": {"order": "A-17"}},
+        {
+            "provider": "spacely",
+            "job_id": "068e",
+            "deadline_seconds": 10800,
+            "labels": {"order": "A-17"},
+        },
         PROVIDERS,
     )
     assert sub.key == JobKey("spacely", "068e")
@@ -23,8 +27,9 @@ def test_a_full_submission():
 
 def test_sellerpic_ids_may_be_integers_or_digit_strings():
     for given in (1234567890123, "1234567890123"):
-        assert parse_submission({"provider": "sellerpic", "job_id": given}, PROVIDERS).key \
-            == JobKey("sellerpic", "1234567890123")
+        assert parse_submission(
+            {"provider": "sellerpic", "job_id": given}, PROVIDERS
+        ).key == JobKey("sellerpic", "1234567890123")
 
 
 @pytest.mark.parametrize(
@@ -60,8 +65,10 @@ def test_sellerpic_ids_may_be_integers_or_digit_strings():
         ({"provider": "spacely", "job_id": "x", "labels": ["a"]}, "labels must be an object"),
         ({"provider": "spacely", "job_id": "x", "labels": {"a": 1}}, "label 'a' must be a str"),
         ({"provider": "spacely", "job_id": "x", "labels": {"": "v"}}, "label keys"),
-        ({"provider": "spacely", "job_id": "x",
-          "labels": {f"k{i}": "v" for i in range(17)}}, "at most 16 pairs"),
+        (
+            {"provider": "spacely", "job_id": "x", "labels": {f"k{i}": "v" for i in range(17)}},
+            "at most 16 pairs",
+        ),
         ({"provider": "spacely", "job_id": "x", "labels": {"k": "v" * 257}}, "at most 256"),
         ({"provider": "spacely", "job_id": "x", "callback": "y"}, "unknown fields"),
     ],
@@ -83,12 +90,25 @@ def test_bodies_that_are_not_json_objects_are_refused(raw):
     [
         {},
         {"provider": "spacely", "job_id": "x"},
-        {"provider": "spacely", "job_id": "x", "submitted_at": "yesterday",
-         "deadline_at": "2026-11-22T10:00:00Z"},
-        {"provider": "spacely", "job_id": "x", "submitted_at": "2026-11-22T10:00:00",
-         "deadline_at": "2026-11-22T10:00:00Z"},
-        {"provider": "spacely", "job_id": "x", "submitted_at": "2026-11-22T10:00:00Z",
-         "deadline_at": "2026-11-22T10:00:00Z", "seq": "one"},
+        {
+            "provider": "spacely",
+            "job_id": "x",
+            "submitted_at": "yesterday",
+            "deadline_at": "2026-11-22T10:00:00Z",
+        },
+        {
+            "provider": "spacely",
+            "job_id": "x",
+            "submitted_at": "2026-11-22T10:00:00",
+            "deadline_at": "2026-11-22T10:00:00Z",
+        },
+        {
+            "provider": "spacely",
+            "job_id": "x",
+            "submitted_at": "2026-11-22T10:00:00Z",
+            "deadline_at": "2026-11-22T10:00:00Z",
+            "seq": "one",
+        },
     ],
 )
 def test_task_bodies_that_are_not_ours_are_bad_input(body):
@@ -98,9 +118,16 @@ def test_task_bodies_that_are_not_ours_are_bad_input(body):
 
 def test_a_task_round_trips_and_stays_small():
     task = PollTask.from_json(
-        {"provider": "spacely", "job_id": "x" * 256, "submitted_at": "2026-11-22T10:00:00Z",
-         "deadline_at": "2026-11-22T13:00:00.5Z", "labels": {f"k{i}": "v" * 256 for i in range(16)},
-         "seq": 3, "checks": 3, "last_status": "processing"}
+        {
+            "provider": "spacely",
+            "job_id": "x" * 256,
+            "submitted_at": "2026-11-22T10:00:00Z",
+            "deadline_at": "2026-11-22T13:00:00.5Z",
+            "labels": {f"k{i}": "v" * 256 for i in range(16)},
+            "seq": 3,
+            "checks": 3,
+            "last_status": "processing",
+        }
     )
     assert PollTask.from_json(task.to_json()) == task
     assert len(task.to_bytes()) < 10_000  # Cloud Tasks allows 100 KB

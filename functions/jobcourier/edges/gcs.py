@@ -1,8 +1,8 @@
 """The results bucket through google-cloud-storage: the only module that imports it.
 
-    {provider}/{job_id}/00.png ... manifest.json     what consumers read
-    _jobcourier/jobs/{provider}/{job_id}.json        the submission (bookkeeping)
-    _jobcourier/webhooks/{provider}/{job_id}.json    a callback before its submission
+{provider}/{job_id}/00.png ... manifest.json     what consumers read
+_jobcourier/jobs/{provider}/{job_id}.json        the submission (bookkeeping)
+_jobcourier/webhooks/{provider}/{job_id}.json    a callback before its submission
 """
 
 from __future__ import annotations

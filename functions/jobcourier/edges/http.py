@@ -57,7 +57,11 @@ class RequestsProviderApi:
         url = self._base_url + path
         try:
             with self._session.get(
-                url, params=params, headers=self._headers, timeout=TIMEOUT, stream=True,
+                url,
+                params=params,
+                headers=self._headers,
+                timeout=TIMEOUT,
+                stream=True,
                 allow_redirects=False,
             ) as response:
                 body = _read_capped(response, MAX_API_ANSWER_BYTES)
@@ -102,9 +106,7 @@ class SafeDownloader:
                     url, timeout=TIMEOUT, stream=True, allow_redirects=False
                 )
             except requests.RequestException as exc:
-                raise DownloadTransient(
-                    f"{public_url(url)}: {exc.__class__.__name__}"
-                ) from exc
+                raise DownloadTransient(f"{public_url(url)}: {exc.__class__.__name__}") from exc
             if response.is_redirect:
                 location = response.headers.get("Location", "")
                 response.close()
@@ -136,9 +138,7 @@ def check_address(host: str, address: str, *, allow_private: bool) -> None:
         return
     if allow_private and ip.is_loopback:
         return
-    raise DownloadRefused(
-        f"result URL host {host} resolves to {ip}, which is not a public address"
-    )
+    raise DownloadRefused(f"result URL host {host} resolves to {ip}, which is not a public address")
 
 
 def _embedded_ipv4(
@@ -205,8 +205,10 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise DownloadRefused(f"result URL does not parse: {exc}") from exc
     allowed_schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed_schemes:
-        raise DownloadRefused(f"result URL must use {' or '.join(allowed_schemes)}. "
-                              f"Found: {parts.scheme or 'no scheme'}")
+        raise DownloadRefused(
+            f"result URL must use {' or '.join(allowed_schemes)}. "
+            f"Found: {parts.scheme or 'no scheme'}"
+        )
     if not parts.hostname or parts.username or parts.password:
         raise DownloadRefused(f"result URL must name a host and no credentials: {public_url(url)}")
     try:

@@ -55,8 +55,12 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     outputs = tuple(_output(item) for item in items)
     failed = sum(1 for o in outputs if o.error is not None)
     if failed == len(outputs):
-        return Observation(Status.FAILED, raw, outputs=outputs,
-                           message="; ".join(o.error or "" for o in outputs)[:500])
+        return Observation(
+            Status.FAILED,
+            raw,
+            outputs=outputs,
+            message="; ".join(o.error or "" for o in outputs)[:500],
+        )
     return Observation(Status.PARTIAL if failed else Status.SUCCEEDED, raw, outputs=outputs)
 
 
@@ -68,8 +72,10 @@ def resolve_url(api: ProviderApi, output: Output) -> str:
     data = _data(api, "/v1/api/download", params)
     url = data.get("fileUrl")
     if not isinstance(url, str) or not url:
-        raise ProviderTransient(f"no download link for item {output.item_id} yet "
-                                f"({data.get('status')!r}: {data.get('errorMsg')!r})")
+        raise ProviderTransient(
+            f"no download link for item {output.item_id} yet "
+            f"({data.get('status')!r}: {data.get('errorMsg')!r})"
+        )
     return url
 
 
@@ -87,8 +93,9 @@ def _data(api: ProviderApi, path: str, params: Mapping[str, str]) -> dict[str, A
     if body["code"] == CONCURRENCY_CEILING:
         raise ProviderTransient("SellerPic concurrency ceiling reached (30003)")
     if body["code"] != 0:
-        raise ProviderProtocolError(f"SellerPic answered code {body['code']}: "
-                                    f"{str(body.get('msg'))[:200]}")
+        raise ProviderProtocolError(
+            f"SellerPic answered code {body['code']}: {str(body.get('msg'))[:200]}"
+        )
     data = body.get("data")
     if not isinstance(data, dict):
         raise ProviderProtocolError("expected a 'data' object from SellerPic")
@@ -101,6 +108,7 @@ def _output(item: dict[str, Any]) -> Output:
     preview = item.get("fileUrl") if isinstance(item.get("fileUrl"), str) else None
     if str(item.get("status", "")).upper() == "FAILED":
         reason = item.get("errorMsg") or f"error code {item.get('errorCode')}"
-        return Output(url=preview, error=f"SellerPic item {item_id} failed: {reason}",
-                      item_id=item_id)
+        return Output(
+            url=preview, error=f"SellerPic item {item_id} failed: {reason}", item_id=item_id
+        )
     return Output(url=preview, item_id=item_id)
