@@ -70,7 +70,7 @@ def main() -> None:
                 env=env,
                 check=True,
             )
-            fliki.add_file("bench", size=args.mib * 1024 * 1024)
+            fliki.add_job("bench", size=args.mib * 1024 * 1024)
             url = f"{fliki.url}/files/fliki/bench.mp4"
             code = COPY.format(functions=str(ROOT / "functions"))
             rows = []

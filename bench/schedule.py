@@ -23,8 +23,8 @@ from bench.simulate import (
     simulate,
     summarise,
 )
-from jobcourier import schedule
 from jobcourier.config import PROVIDERS
+from jobcourier.pacing import parse_overrides
 
 BASELINES = ("fixed-10s", "fixed-60s", "exp-1s-x1.25-cap60s", "exp-1s-x1.25-cap60s-min")
 POLICY = "jobcourier"
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--by-provider", action="store_true", help="a table per provider too")
     args = parser.parse_args(argv)
     jobs = workload.load(args.workload)
-    overrides = schedule.pacing_overrides(args.pacing, PROVIDERS, source="--pacing")
+    overrides = parse_overrides(args.pacing, PROVIDERS, source="--pacing")
     totals, split = run(
         jobs,
         overrides=overrides,

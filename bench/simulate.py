@@ -1,8 +1,8 @@
 """The simulator: jobs arrive, each policy checks them in simulated time, nothing sleeps.
 
-The jobcourier policy is the real code: `schedule.Planner` with the providers' own pacing
-(and JOBCOURIER_PACING-style overrides), the delays clamped by `schedule.next_check_in`, the
-courier's rule. A check sees the job done when the provider's clock has passed its duration;
+The jobcourier policy is the real code: `Planner` with the providers' own pacing (and
+JOBCOURIER_PACING-style overrides), in provider time, asked the very question the courier asks
+(`next_check_in`). A check sees the job done when the provider's clock has passed its duration;
 while running, a job that reports progress gives a sample the way the courier records it.
 """
 
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bench.workload import Job
-from jobcourier import schedule
 from jobcourier.model import MAX_PROGRESS_SAMPLES
+from jobcourier.planner import Planner
+from jobcourier.policy import History
 from jobcourier.providers import REGISTRY
 
 QUEUED_SHARE = 0.1  # progress stays 0 for the first tenth of a job (the provider's queue)
@@ -141,17 +142,17 @@ class Jobcourier:
     name: str = "jobcourier"
 
     def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
         self._planners = [
-            schedule.Planner(REGISTRY, self.overrides, remember=self.remember)
+            Planner(REGISTRY, self.overrides, remember=self.remember, rand=self._rng.random)
             for _ in range(self.instances)
         ]
-        self._rng = random.Random(self.seed)
 
-    def _planner(self) -> schedule.Planner:
+    def _planner(self) -> Planner:
         return self._planners[self._rng.randrange(len(self._planners))]
 
     def first(self, job_id: str, job: Job) -> float:
-        return self._planner().first_delay(REGISTRY[job.provider], rand=self._rng.random)
+        return self._planner().first_delay(REGISTRY[job.provider])
 
     def next(
         self,
@@ -162,19 +163,16 @@ class Jobcourier:
         progress: Progress,
         deadline_s: float,
     ) -> float:
-        provider = REGISTRY[job.provider]
-        planner = self._planner()
-        history = schedule.History(checks=checks, elapsed_s=elapsed_s, progress=progress)
-        delay = planner.next_delay(provider, job_id, history, rand=self._rng.random)
-        return elapsed_s + schedule.next_check_in(
-            delay, until_deadline_s=deadline_s - elapsed_s, pacing=planner.pacing_for(provider)
+        history = History(checks=checks, elapsed_s=elapsed_s, progress=progress)
+        return elapsed_s + self._planner().next_check_in(
+            REGISTRY[job.provider], job_id, history, until_deadline_s=deadline_s - elapsed_s
         )
 
     def finished(
         self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
     ) -> None:
         # the task carries the previous check's time, as PollTask.last_check_s does
-        history = schedule.History(checks=checks, elapsed_s=elapsed_s, previous_check_s=previous_s)
+        history = History(checks=checks, elapsed_s=elapsed_s, previous_check_s=previous_s)
         self._planner().finished(REGISTRY[job.provider], job_id, history)
 
     def deadline_s(self, job: Job) -> float:

@@ -94,8 +94,7 @@ def main() -> None:
 
 
 def _script(stack: Stack, provider: str, job_id: str, script: dict[str, Any]) -> None:
-    method = {"sellerpic": "add_task", "fliki": "add_file"}.get(provider, "add_job")
-    getattr(getattr(stack, provider), method)(job_id, **script)
+    stack.fakes[provider].add_job(job_id, **script)  # type: ignore[attr-defined]
 
 
 def _watch(stack: Stack, jobs: list[tuple[str, str]], timeout_s: float = 60.0) -> None:

@@ -13,9 +13,11 @@ from typing import Any
 
 import requests
 
+from devstack.fakes import FAKES
 from devstack.fakes.fliki import FakeFliki
 from devstack.fakes.gepetto import FakeGepetto
 from devstack.fakes.sellerpic import FakeSellerPic
+from devstack.fakes.server import FakeServer
 from devstack.fakes.spacely import FakeSpacely
 from devstack.gcs_emulator import GcsEmulator
 from devstack.processes import ROOT, Process, free_port, port_open
@@ -23,9 +25,7 @@ from devstack.tasks_emulator import TasksEmulator
 
 PROJECT_QUEUES = "projects/local-project/locations/local/queues"
 DEFAULT_QUEUE = f"{PROJECT_QUEUES}/jobcourier-poll"
-PROVIDER_QUEUES = {
-    p: f"{PROJECT_QUEUES}/jobcourier-{p}" for p in ("spacely", "gepetto", "sellerpic", "fliki")
-}
+PROVIDER_QUEUES = {p: f"{PROJECT_QUEUES}/jobcourier-{p}" for p in FAKES}
 BUCKET = "jobcourier-results"
 WEBHOOK_TOKEN = "local-webhook-token-0123456789"  # noqa: S105 - a local stack's made-up token
 
@@ -51,14 +51,10 @@ class Stack:
         from google.cloud import storage
 
         storage.Client().create_bucket(BUCKET)
-        self.spacely = FakeSpacely()
-        self._started.append(self.spacely)
-        self.gepetto = FakeGepetto()
-        self._started.append(self.gepetto)
-        self.sellerpic = FakeSellerPic()
-        self._started.append(self.sellerpic)
-        self.fliki = FakeFliki()
-        self._started.append(self.fliki)
+        self.fakes: dict[str, FakeServer] = {}
+        for name, kind in FAKES.items():
+            self.fakes[name] = kind()
+            self._started.append(self.fakes[name])
         self.tasks = TasksEmulator([DEFAULT_QUEUE, *PROVIDER_QUEUES.values()], self.log_dir)
         self._started.append(self.tasks)
         self.function_port = free_port()
@@ -97,6 +93,22 @@ class Stack:
             ready=lambda: port_open(port),
         )
 
+    @property
+    def spacely(self) -> FakeSpacely:
+        return self.fakes["spacely"]  # type: ignore[return-value]
+
+    @property
+    def gepetto(self) -> FakeGepetto:
+        return self.fakes["gepetto"]  # type: ignore[return-value]
+
+    @property
+    def sellerpic(self) -> FakeSellerPic:
+        return self.fakes["sellerpic"]  # type: ignore[return-value]
+
+    @property
+    def fliki(self) -> FakeFliki:
+        return self.fakes["fliki"]  # type: ignore[return-value]
+
     def kill_function(self) -> None:
         """Stop the function at once, as a crashed instance stops."""
         self.function.kill()
@@ -115,14 +127,7 @@ class Stack:
             "JOBCOURIER_ALLOW_PRIVATE_URLS": "1",
             "STORAGE_EMULATOR_HOST": self.gcs.url,
             "CLOUD_TASKS_EMULATOR_HOST": self.tasks.host,
-            **provider_env(
-                {
-                    "spacely": self.spacely,
-                    "gepetto": self.gepetto,
-                    "sellerpic": self.sellerpic,
-                    "fliki": self.fliki,
-                }
-            ),
+            **provider_env(self.fakes),
         }
 
     def submit(self, provider: str, job_id: str, **extra: Any) -> requests.Response:

@@ -1,4 +1,4 @@
-"""Cloud Function entry point: `jobcourier` (see ../README.md and CONTRACT.md).
+"""Cloud Function entry point: `jobcourier` (docs/contract.md).
 
 Clients are created once per instance, on first use: a check that only reschedules never
 imports the storage client.
@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 import flask
 import functions_framework
 
-from jobcourier import logsafe, routes, schedule
-from jobcourier.config import Config
+from jobcourier import logsafe, routes
+from jobcourier.config import Config, api_key_env_var
 from jobcourier.courier import Courier
-from jobcourier.errors import ProviderAuthError
+from jobcourier.errors import ConfigurationError
+from jobcourier.planner import Planner
+from jobcourier.ports import ProviderApi
 from jobcourier.providers import REGISTRY
-from jobcourier.providers.base import Provider, ProviderApi
+from jobcourier.providers.base import Provider
 
 if TYPE_CHECKING:  # the edges are imported on first use, not at cold start
     import requests
@@ -69,22 +71,23 @@ def _api_for(provider: Provider) -> ProviderApi:
     config = _config()
     key = config.api_keys.get(provider.name)
     if not key:
-        raise ProviderAuthError(f"{provider.name.upper()}_API_KEY is not set")
+        raise ConfigurationError(f"{api_key_env_var(provider.name)} is not set")
     base_url = config.base_urls.get(provider.name, provider.default_base_url)
     return RequestsProviderApi(_session(), base_url, provider.auth_headers(key))
 
 
 @functools.cache
 def _courier() -> Courier:
+    config = _config()
+    # Recent durations are remembered by this instance only (lost on a cold start).
+    planner = Planner(REGISTRY, config.pacing_overrides, remember=True, scale=config.delay_scale)
     return Courier(
         providers=REGISTRY,
         api_for=_api_for,
         scheduler=_scheduler,
         store=_store,
         downloader=_downloader,
-        delay_scale=_config().delay_scale,
-        # Recent durations are remembered by this instance only (lost on a cold start).
-        planner=schedule.Planner(REGISTRY, _config().pacing_overrides, remember=True),
+        planner=planner,
     )
 
 

@@ -7,11 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.fakes.fliki import FakeFliki
-from devstack.fakes.gepetto import FakeGepetto
-from devstack.fakes.sellerpic import FakeSellerPic
+from devstack.fakes import FAKES
 from devstack.fakes.server import FakeServer
-from devstack.fakes.spacely import FakeSpacely
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +37,7 @@ def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fakes() -> Iterator[dict[str, FakeServer]]:
     servers: dict[str, FakeServer] = {}
     try:
-        for name, kind in (
-            ("spacely", FakeSpacely),
-            ("gepetto", FakeGepetto),
-            ("sellerpic", FakeSellerPic),
-            ("fliki", FakeFliki),
-        ):
+        for name, kind in FAKES.items():
             servers[name] = kind()
         yield servers
     finally:

@@ -17,10 +17,11 @@ import google_crc32c
 
 from jobcourier.courier import Courier
 from jobcourier.errors import DownloadError, InfrastructureError
-from jobcourier.model import JobKey, PollTask, Record, StoredFile
-from jobcourier.ports import Download
+from jobcourier.model import JobKey, Manifest, PollTask, Record, StoredFile
+from jobcourier.planner import Planner
+from jobcourier.ports import ApiResponse, Download
 from jobcourier.providers import REGISTRY
-from jobcourier.providers.base import ApiResponse, Provider
+from jobcourier.providers.base import Provider
 
 
 class Clock:
@@ -89,11 +90,12 @@ class FakeStore:
         self.writes.append(name)
         return True
 
-    def read_manifest(self, key: JobKey) -> dict[str, Any] | None:
-        return self._read(f"{key.folder}/manifest.json")
+    def read_manifest(self, key: JobKey) -> Manifest | None:
+        data = self._read(f"{key.folder}/manifest.json")
+        return None if data is None else Manifest.from_json(data)
 
-    def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool:
-        return self._create(f"{key.folder}/manifest.json", manifest)
+    def create_manifest(self, key: JobKey, manifest: Manifest) -> bool:
+        return self._create(f"{key.folder}/manifest.json", manifest.to_json())
 
     def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None:
         return self._read(f"_jobcourier/{kind.value}/{key.folder}.json")
@@ -180,7 +182,9 @@ class World:
     providers: Mapping[str, Provider] = field(default_factory=lambda: REGISTRY)
     store_opened: int = 0
 
-    def courier(self, rand: Callable[[], float] = lambda: 0.5) -> Courier:
+    def courier(
+        self, rand: Callable[[], float] = lambda: 0.5, planner: Planner | None = None
+    ) -> Courier:
         def store() -> FakeStore:
             self.store_opened += 1
             return self.store
@@ -191,6 +195,6 @@ class World:
             scheduler=lambda: self.scheduler,
             store=store,
             downloader=lambda: self.downloader,
+            planner=planner or Planner(self.providers, rand=rand),
             clock=self.clock,
-            rand=rand,
         )

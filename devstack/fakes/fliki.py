@@ -31,7 +31,7 @@ class FakeFliki(FakeServer):
     def rules(self) -> list[Rule]:
         return [Rule("/v1/generate/status", endpoint="status", methods=["GET"])]
 
-    def add_file(
+    def add_job(
         self,
         file_id: str,
         *,

@@ -38,7 +38,7 @@ class FakeSellerPic(FakeServer):
             Rule("/v1/api/download", endpoint="download", methods=["GET"]),
         ]
 
-    def add_task(
+    def add_job(
         self,
         task_id: str,
         *,

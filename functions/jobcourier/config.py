@@ -6,10 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from jobcourier import schedule
 from jobcourier.errors import ConfigurationError
+from jobcourier.pacing import Overrides, parse_overrides
+from jobcourier.providers import REGISTRY
 
-PROVIDERS = ("spacely", "gepetto", "sellerpic", "fliki")
+PROVIDERS = tuple(REGISTRY)  # each names its own variables below
 
 BUCKET = "JOBCOURIER_BUCKET"
 QUEUE = "JOBCOURIER_QUEUE"
@@ -81,7 +82,7 @@ class Config:
     tasks_emulator_host: str | None
     api_keys: Mapping[str, str]
     base_urls: Mapping[str, str]
-    pacing_overrides: Mapping[str, Mapping[str, float | bool]] = field(default_factory=dict)
+    pacing_overrides: Overrides = field(default_factory=dict)
 
     def queue_for(self, provider: str) -> str:
         return self.provider_queues.get(provider) or self.default_queue
@@ -110,9 +111,7 @@ class Config:
                 for p in PROVIDERS
                 if env.get(base_url_env_var(p))
             },
-            pacing_overrides=schedule.pacing_overrides(
-                env.get(PACING, ""), PROVIDERS, source=PACING
-            ),
+            pacing_overrides=parse_overrides(env.get(PACING, ""), PROVIDERS, source=PACING),
         )
 
 

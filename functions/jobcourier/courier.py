@@ -1,60 +1,52 @@
-"""The decision logic: what a submission, a status check and a delivery lead to.
+"""The decision logic: what a submission, a status check and a webhook lead to.
 
 It knows the edges only through ports.py, and creates the store only when a path needs it:
-a check that only reschedules never imports the storage client.
+a check that only reschedules never imports the storage client. Every status check ends in
+one decision (`_decide`): check again later (`CheckAgain`), or settle the job (`Settle`);
+`_carry_out` then does what was decided. Copying is delivery.py's; when to check, the
+planner's (planner.py); every limit of time, limits.py's.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobcourier import logsafe, naming, schedule
+from jobcourier import logsafe
+from jobcourier.delivery import Delivery, deliver
 from jobcourier.errors import (
     BadRequest,
-    DownloadExpired,
-    DownloadRefused,
-    DownloadTransient,
+    ConfigurationError,
     InfrastructureError,
     JobNotFound,
+    NoRoute,
     ProviderAuthError,
-    ProviderError,
     ProviderProtocolError,
     ProviderTransient,
     UnknownJob,
 )
+from jobcourier.limits import COPY_GRACE, LOST_CHAIN_GRACE, is_final_attempt
 from jobcourier.model import (
+    JobError,
     JobKey,
-    Observation,
-    Output,
+    JobState,
+    Manifest,
     PollTask,
+    ProviderStatus,
     Record,
-    State,
-    Status,
     StoredFile,
+    TaskKind,
     format_time,
 )
-from jobcourier.ports import Downloader, Scheduler, Store
-from jobcourier.providers.base import Provider, ProviderApi
+from jobcourier.planner import Planner
+from jobcourier.ports import Downloader, ProviderApi, Scheduler, Store
+from jobcourier.providers.base import Provider
 from jobcourier.validation import Submission, parse_job_id
 
 log = logging.getLogger(__name__)
-
-# A job the provider finished may still be copied this long after its deadline (real time).
-COPY_GRACE = timedelta(minutes=30)
-# A job whose deadline passed this long ago without a manifest lost its polling chain (a task
-# dropped after the queue's last retry): longer than any copy may go on.
-LOST_CHAIN_GRACE = COPY_GRACE + timedelta(minutes=30)
-# One invocation starts no new copy after DELIVERY_BUDGET and abandons a copy still running at
-# COPY_CUTOFF (the next invocation starts it again): both well inside the tasks' dispatch
-# deadline (edges/cloud_tasks.py), so an invocation always answers before Cloud Tasks gives up.
-DELIVERY_BUDGET = timedelta(minutes=5)
-COPY_CUTOFF = timedelta(minutes=8)
-MAX_OUTPUTS = 100  # file names carry a two-digit index
 
 
 @dataclass(frozen=True)
@@ -63,6 +55,35 @@ class Answer:
 
     http_status: int
     body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckAgain:
+    """The job goes on: check it again later, unless its time is up."""
+
+    last_status: str
+    retry_after_s: float | None = None
+    auth_fault: bool = False
+    copying: bool = False  # the provider said done: only the copy goes on
+
+
+@dataclass(frozen=True)
+class Settle:
+    """The job ends: write its manifest. A job that did not succeed lists what was stored."""
+
+    state: JobState
+    error: JobError | None = None
+    files: tuple[StoredFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlreadySettled:
+    """Another invocation wrote the manifest first: nothing more to do."""
+
+    state: JobState
+
+
+Decision = CheckAgain | Settle | AlreadySettled
 
 
 class Courier:
@@ -74,20 +95,16 @@ class Courier:
         scheduler: Callable[[], Scheduler],
         store: Callable[[], Store],
         downloader: Callable[[], Downloader],
-        delay_scale: float = 1.0,
+        planner: Planner | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rand: Callable[[], float] = random.random,
-        planner: schedule.Planner | None = None,
     ) -> None:
         self.providers = providers
         self._api_for = api_for
         self._scheduler = scheduler
         self._store = store
         self._downloader = downloader
-        self._scale = delay_scale
+        self._planner = planner or Planner(providers)
         self._clock = clock
-        self._rand = rand
-        self._planner = planner or schedule.Planner()  # pacing overrides, recent durations
 
     # -- POST /jobs ------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Answer:
@@ -97,21 +114,18 @@ class Courier:
         store = self._store()
         settled = store.read_manifest(key)
         if settled is not None:
-            return Answer(200, {"state": settled["state"], "manifest": settled})
+            return _manifest_answer(settled)
         marker = store.read_record(Record.SUBMITTED, key)
         now = self._clock()
         if marker is not None:
             return self._resubmitted(key, marker, now)
-        deadline_s = (
-            submission.deadline_seconds or self._planner.pacing_for(provider).default_deadline_s
-        )
         task = PollTask(
             key=key,
             submitted_at=now,
-            deadline_at=now + self._seconds(deadline_s),
+            deadline_at=self._planner.deadline_at(provider, now, submission.deadline_seconds),
             labels=dict(submission.labels),
         )
-        first_check = now + self._seconds(self._planner.first_delay(provider, rand=self._rand))
+        first_check = self._planner.first_check_at(provider, now)
         if store.read_record(Record.WEBHOOK, key) is not None:
             first_check = now  # the provider called back before the submission came
         self._scheduler().schedule(key.provider, key.task_id(0), task.to_bytes(), first_check)
@@ -123,21 +137,15 @@ class Courier:
 
     def _resubmitted(self, key: JobKey, marker: Mapping[str, Any], now: datetime) -> Answer:
         task = PollTask.from_json(marker)
-        if now > task.deadline_at + LOST_CHAIN_GRACE:
-            log.error(
-                "%s passed its deadline with no manifest: its polling chain was lost", key.folder
-            )
-            manifest = self._settle(
-                task,
-                State.TIMED_OUT,
-                error=_error(
-                    "chain_lost",
-                    "the deadline passed and no check settled the job; "
-                    f"last status seen: {task.last_status!r}",
-                ),
-            )
-            return Answer(200, {"state": manifest["state"], "manifest": manifest})
-        return Answer(202, {**_pending_body(marker), "duplicate": True})
+        if now <= task.deadline_at + LOST_CHAIN_GRACE:
+            return Answer(202, {**_pending_body(marker), "duplicate": True})
+        log.error("%s passed its deadline with no manifest: its polling chain was lost", key.folder)
+        lost = JobError(
+            "chain_lost",
+            "the deadline passed and no check settled the job; "
+            f"last status seen: {task.last_status!r}",
+        )
+        return _manifest_answer(self._write_manifest(task, Settle(JobState.TIMED_OUT, lost)))
 
     # -- GET /jobs/{provider}/{job_id} -----------------------------------------------------
     def status(self, key: JobKey) -> Answer:
@@ -146,7 +154,7 @@ class Courier:
         store = self._store()
         manifest = store.read_manifest(key)
         if manifest is not None:
-            return Answer(200, {"state": manifest["state"], "manifest": manifest})
+            return _manifest_answer(manifest)
         marker = store.read_record(Record.SUBMITTED, key)
         if marker is None:
             raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
@@ -156,10 +164,13 @@ class Courier:
     def webhook(self, provider_name: str, body: Any) -> Answer:
         """A provider says a job moved: check it now, through the same path as polling.
 
-        Nothing in the body is trusted beyond the job id: the status API decides."""
+        Nothing in the body is trusted beyond the job id: the status API decides. A job not
+        submitted (yet) is recorded, and its submission checks at once; a submitted one gets a
+        prompt check (TaskKind.PROMPT) beside its chain, named after the job, so that repeated
+        callbacks collapse into one."""
         provider = self._provider(provider_name)
         if provider.webhook_job_id is None:
-            raise UnknownJob(f"{provider.name} sends no webhooks")
+            raise NoRoute(f"{provider.name} sends no webhooks")
         key = JobKey(provider.name, parse_job_id(provider.webhook_job_id(body), provider.name))
         logsafe.current_job.set(key.folder)
         store = self._store()
@@ -171,14 +182,14 @@ class Courier:
             store.create_record(Record.WEBHOOK, key, {"received_at": format_time(now)})
             log.warning("webhook for %s, which was not submitted (yet): recorded", key.folder)
             return Answer(202, {"outcome": "recorded"})
-        task = replace(PollTask.from_json(marker), kind="webhook")
+        task = replace(PollTask.from_json(marker), kind=TaskKind.PROMPT)
         created = self._scheduler().schedule(
-            provider.name, key.task_id("webhook"), task.to_bytes(), now
+            provider.name, key.task_id(TaskKind.PROMPT.value), task.to_bytes(), now
         )
         return Answer(202, {"outcome": "check_scheduled" if created else "duplicate"})
 
     # -- POST /poll ------------------------------------------------------------------------
-    def poll(self, task: PollTask, *, final_attempt: bool = False) -> Answer:
+    def poll(self, task: PollTask, *, retry_count: int = 0) -> Answer:
         """One check. On the queue's final attempt a failure settles the job as failed rather
         than let Cloud Tasks drop the task silently."""
         logsafe.current_job.set(task.key.folder)
@@ -187,9 +198,9 @@ class Courier:
         except BadRequest:
             raise  # not a job of ours: nothing to settle
         except Exception as exc:
-            if not final_attempt:
+            if not is_final_attempt(retry_count):
                 raise
-            if task.kind == "webhook":  # the polling chain beside it goes on and settles the job
+            if task.kind is TaskKind.PROMPT:  # the chain beside it goes on and settles the job
                 log.exception("%s: dropping a prompt check on its final attempt", task.key.folder)
                 return Answer(200, {"outcome": "dropped"})
             log.exception("%s: giving up on the queue's final attempt", task.key.folder)
@@ -197,225 +208,158 @@ class Courier:
                 code, reason = "infrastructure_unavailable", str(exc)
             else:  # a bug: its text may hold a URL or a header, so only its type is kept
                 code, reason = "internal_error", f"an unexpected {exc.__class__.__name__}"
-            return self._settled(
-                replace(task, checks=task.checks + 1),
-                State.FAILED,
-                error=_error(code, f"{reason}; the poll task ran out of retries"),
+            error = JobError(code, f"{reason}; the poll task ran out of retries")
+            return self._settle(
+                replace(task, checks=task.checks + 1), Settle(JobState.FAILED, error)
             )
 
     def _check(self, task: PollTask) -> Answer:
         provider = self._provider(task.key.provider)
-        task = replace(task, checks=task.checks + 1)
+        task, decision = self._decide(replace(task, checks=task.checks + 1), provider)
+        return self._carry_out(task, provider, decision)
+
+    def _decide(self, task: PollTask, provider: Provider) -> tuple[PollTask, Decision]:
+        """Ask the provider once and decide: check again, or settle. The task comes back with
+        what the check taught (progress)."""
         try:
-            seen = provider.check(self._api_for(provider), task.key.job_id)
+            api = self._api_for(provider)
+            seen = provider.check(api, task.key.job_id)
         except JobNotFound as exc:
-            return self._settled(task, State.FAILED, error=_error("not_found", str(exc)))
-        except ProviderAuthError as exc:
+            return task, Settle(JobState.FAILED, JobError("not_found", str(exc)))
+        except (ProviderAuthError, ConfigurationError) as exc:
             log.error("%s: %s; check the %s API key", task.key.folder, exc, provider.name)
-            return self._continue(task, provider, f"error: {exc}", auth_fault=True)
+            return task, CheckAgain(f"error: {exc}", auth_fault=True)
         except ProviderTransient as exc:
             log.warning("%s: %s", task.key.folder, exc)
-            return self._continue(task, provider, f"error: {exc}", retry_after_s=exc.retry_after_s)
+            return task, CheckAgain(f"error: {exc}", retry_after_s=exc.retry_after_s)
         except ProviderProtocolError as exc:
             log.warning("%s: %s", task.key.folder, exc)
-            return self._continue(task, provider, f"error: {exc}")
+            return task, CheckAgain(f"error: {exc}")
+        now = self._clock()
         if seen.progress is not None:
-            task = task.with_progress(
-                self._provider_seconds_since(task.submitted_at), seen.progress
-            )
-        if seen.status is Status.UNKNOWN:
+            task = task.with_progress(_seconds_between(task.submitted_at, now), seen.progress)
+        if seen.status is ProviderStatus.UNKNOWN:
             log.warning(
                 "%s: unrecognised status %r, still checking", task.key.folder, seen.raw_status
             )
-        if seen.status in (Status.PENDING, Status.UNKNOWN):
-            return self._continue(task, provider, seen.raw_status)
-        if seen.status is Status.FAILED:
+        if seen.status in (ProviderStatus.PENDING, ProviderStatus.UNKNOWN):
+            return task, CheckAgain(seen.raw_status)
+        if seen.status is ProviderStatus.FAILED:
             message = seen.message or f"the provider reported {seen.raw_status!r}"
-            return self._settled(task, State.FAILED, error=_error("provider_failed", message))
-        elapsed_s = self._provider_seconds_since(task.submitted_at)
-        self._planner.finished(
-            provider,
-            task.key.job_id,
-            schedule.History(task.checks, elapsed_s, previous_check_s=task.last_check_s),
+            return task, Settle(JobState.FAILED, JobError("provider_failed", message))
+        self._planner.saw_done(provider, task, now)
+        store = self._store()
+        settled = store.read_manifest(task.key)
+        if settled is not None:
+            return task, AlreadySettled(settled.state)
+        delivery = deliver(
+            key=task.key,
+            outputs=seen.outputs,
+            provider=provider,
+            api=api,
+            store=store,
+            downloader=self._downloader(),
+            clock=self._clock,
         )
-        return self._deliver(task, provider, seen)
+        return task, self._after_delivery(task, seen.raw_status, delivery)
 
-    def _continue(
-        self,
-        task: PollTask,
-        provider: Provider,
-        last_status: str,
-        *,
-        retry_after_s: float | None = None,
-        auth_fault: bool = False,
-    ) -> Answer:
-        """Check again later, or end the job when its deadline has passed. A job the provider
-        finished (`task.done`) has COPY_GRACE more for its copy."""
-        if task.kind == "webhook":  # the chain beside it keeps checking and keeps the deadline
-            return Answer(200, {"outcome": "checked", "status": last_status})
+    def _after_delivery(self, task: PollTask, raw_status: str, delivery: Delivery) -> Decision:
+        if delivery.out_of_time:
+            return CheckAgain(raw_status, copying=True)
+        if delivery.retry and self._clock() < task.deadline_at + COPY_GRACE:
+            log.warning("%s: delivery incomplete, retrying: %s", task.key.folder, delivery.retry)
+            return CheckAgain(raw_status, copying=True)
+        failed = delivery.failed + delivery.retry
+        if not failed:
+            return Settle(JobState.SUCCEEDED, files=delivery.stored)
+        message = "; ".join(failed)
+        if delivery.stored:
+            error = JobError("some_outputs_failed", message)
+            return Settle(JobState.PARTIAL, error, files=delivery.stored)
+        return Settle(JobState.FAILED, JobError("no_output_delivered", message))
+
+    def _carry_out(self, task: PollTask, provider: Provider, decision: Decision) -> Answer:
+        if isinstance(decision, AlreadySettled):
+            return Answer(200, {"outcome": "already_settled", "state": decision.state.value})
+        if isinstance(decision, Settle):
+            return self._settle(task, decision)
+        if task.kind is TaskKind.PROMPT:  # the chain beside it keeps checking and the deadline
+            return Answer(200, {"outcome": "checked", "status": decision.last_status})
+        task = replace(task, done=task.done or decision.copying)
         now = self._clock()
         limit = task.deadline_at + (COPY_GRACE if task.done else timedelta(0))
         if now >= limit:
-            if task.done:
-                stored = sorted(self._store().stored_files(task.key).values(), key=lambda f: f.name)
-                return self._settled(
-                    task,
-                    State.PARTIAL if stored else State.FAILED,
-                    files=stored,
-                    error=_error(
-                        "delivery_incomplete",
-                        f"the copy was not done {COPY_GRACE} "
-                        f"after the deadline; last status seen: {last_status!r}",
-                    ),
-                )
-            message = f"still not done at the deadline; last status seen: {last_status!r}"
-            return self._settled(task, State.TIMED_OUT, error=_error("deadline_passed", message))
-        history = schedule.History(
-            checks=task.checks,
-            elapsed_s=self._provider_seconds_since(task.submitted_at),
-            progress=task.progress,
-        )
-        delay = self._planner.next_delay(
+            return self._settle(task, self._time_is_up(task, decision))
+        at = self._planner.next_check_at(
             provider,
-            task.key.job_id,
-            history,
-            retry_after_s=retry_after_s,
-            auth_fault=auth_fault,
-            rand=self._rand,
+            task,
+            now,
+            limit=limit,
+            retry_after_s=decision.retry_after_s,
+            auth_fault=decision.auth_fault,
         )
-        ahead_s = schedule.next_check_in(
-            delay,
-            until_deadline_s=(limit - now).total_seconds() / self._scale,
-            pacing=self._planner.pacing_for(provider),
+        following = replace(
+            task.next(decision.last_status),
+            last_check_s=round(_seconds_between(task.submitted_at, now), 3),
         )
-        at = now + self._seconds(ahead_s)
-        following = replace(task.next(last_status), last_check_s=round(history.elapsed_s, 3))
         created = self._scheduler().schedule(
             provider.name, task.key.task_id(following.seq), following.to_bytes(), at
         )
         outcome = "rescheduled" if created else "duplicate"
         log.info(
-            "%s: %s (%s), next check at %s", task.key.folder, last_status, outcome, format_time(at)
+            "%s: %s (%s), next check at %s",
+            task.key.folder,
+            decision.last_status,
+            outcome,
+            format_time(at),
         )
         return Answer(200, {"outcome": outcome, "next_check_at": format_time(at)})
 
-    def _deliver(self, task: PollTask, provider: Provider, seen: Observation) -> Answer:
+    def _time_is_up(self, task: PollTask, decision: CheckAgain) -> Settle:
+        """The deadline passed (and, for a job the provider finished, COPY_GRACE after it)."""
+        last = decision.last_status
+        if not task.done:
+            message = f"still not done at the deadline; last status seen: {last!r}"
+            return Settle(JobState.TIMED_OUT, JobError("deadline_passed", message))
+        stored = self._stored(task.key)
+        error = JobError(
+            "delivery_incomplete",
+            f"the copy was not done {COPY_GRACE} after the deadline; last status seen: {last!r}",
+        )
+        return Settle(JobState.PARTIAL if stored else JobState.FAILED, error, files=stored)
+
+    def _settle(self, task: PollTask, decision: Settle) -> Answer:
+        manifest = self._write_manifest(task, decision)
+        return Answer(200, {"outcome": "settled", "state": manifest.state.value})
+
+    def _write_manifest(self, task: PollTask, decision: Settle) -> Manifest:
+        """Create the manifest, once: a second writer keeps the first one's."""
+        files = decision.files
+        if decision.state is not JobState.SUCCEEDED and not files:
+            files = self._stored(task.key)
+        manifest = Manifest(
+            provider=task.key.provider,
+            job_id=task.key.job_id,
+            state=decision.state,
+            submitted_at=task.submitted_at,
+            settled_at=self._clock(),
+            checks=task.checks,
+            files=files,
+            error=decision.error,
+            labels=dict(task.labels),
+        )
         store = self._store()
-        settled = store.read_manifest(task.key)
-        if settled is not None:
-            return Answer(200, {"outcome": "already_settled", "state": settled["state"]})
-        present = store.stored_files(task.key)
-        files: list[StoredFile] = []
-        failed: list[str] = []
-        retry: list[str] = []
-        started = self._clock()
-        copying = replace(task, done=True)
-        for index, output in enumerate(seen.outputs):
-            if self._clock() - started > DELIVERY_BUDGET:
-                log.info(
-                    "%s: time budget spent; the next invocation copies the rest", task.key.folder
-                )
-                return self._continue(copying, provider, seen.raw_status)
-            if index >= MAX_OUTPUTS:
-                failed.append(f"output {index}: more than {MAX_OUTPUTS} outputs")
-                continue
-            if output.error is not None:
-                failed.append(f"output {index}: {output.error}")
-                continue
-            done = next((f for n, f in present.items() if n.startswith(f"{index:02d}.")), None)
-            if done is not None:
-                files.append(done)
-                continue
-            try:
-                files.append(self._copy(store, task.key, provider, index, output, started))
-            except (DownloadRefused, JobNotFound) as exc:
-                failed.append(f"output {index}: {exc}")
-            except (DownloadTransient, ProviderError) as exc:
-                retry.append(f"output {index}: {exc}")
-        if retry and self._clock() < task.deadline_at + COPY_GRACE:
-            log.warning("%s: delivery incomplete, retrying: %s", task.key.folder, retry)
-            return self._continue(copying, provider, seen.raw_status)
-        failed += retry
-        if not failed:
-            return self._settled(task, State.SUCCEEDED, files=files)
-        message = "; ".join(failed)
-        if files:
-            return self._settled(
-                task, State.PARTIAL, files=files, error=_error("some_outputs_failed", message)
-            )
-        return self._settled(task, State.FAILED, error=_error("no_output_delivered", message))
-
-    def _copy(
-        self,
-        store: Store,
-        key: JobKey,
-        provider: Provider,
-        index: int,
-        output: Output,
-        started: datetime,
-    ) -> StoredFile:
-        """Stream one output into the bucket; an expired link is asked for once more."""
-        api = self._api_for(provider)
-        url = provider.resolve_url(api, output)
-        try:
-            return self._stream(store, key, index, url, started)
-        except DownloadExpired:
-            fresh = provider.resolve_url(api, output)
-            if fresh == url:
-                raise
-            log.info("%s: output %d link expired; fetching a fresh one", key.folder, index)
-            return self._stream(store, key, index, fresh, started)
-
-    def _stream(
-        self, store: Store, key: JobKey, index: int, url: str, started: datetime
-    ) -> StoredFile:
-        with self._downloader().open(url) as download:
-            name = naming.result_name(index, download.content_type, url)
-            timed = replace(download, chunks=self._cut_off(download.chunks, started))
-            return store.store_file(key, name, timed, naming.public_url(url))
-
-    def _cut_off(self, chunks: Iterator[bytes], started: datetime) -> Iterator[bytes]:
-        """The chunks, until the invocation has run COPY_CUTOFF: then a transient failure
-        (nothing is stored: the upload is not finished), for the next invocation to retry."""
-        for chunk in chunks:
-            if self._clock() - started > COPY_CUTOFF:
-                raise DownloadTransient(f"copy still running {COPY_CUTOFF} into the invocation")
-            yield chunk
-
-    def _settled(self, task: PollTask, state: State, **details: Any) -> Answer:
-        manifest = self._settle(task, state, **details)
-        return Answer(200, {"outcome": "settled", "state": manifest["state"]})
-
-    def _settle(
-        self,
-        task: PollTask,
-        state: State,
-        *,
-        files: list[StoredFile] | tuple[StoredFile, ...] = (),
-        error: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """Write the manifest, once: a second writer keeps the first one's. A job that did
-        not succeed still lists what was stored of it."""
-        store = self._store()
-        if state is not State.SUCCEEDED and not files:
-            files = sorted(store.stored_files(task.key).values(), key=lambda f: f.name)
-        manifest = {
-            "provider": task.key.provider,
-            "job_id": task.key.job_id,
-            "state": state.value,
-            "submitted_at": format_time(task.submitted_at, timespec="seconds"),
-            "settled_at": format_time(self._clock(), timespec="seconds"),
-            "checks": task.checks,
-            "files": [f.to_json() for f in files],
-            "error": error,
-            "labels": dict(task.labels),
-        }
         if not store.create_manifest(task.key, manifest):
             log.info("%s was settled by another invocation", task.key.folder)
             return store.read_manifest(task.key) or manifest
-        level = logging.INFO if state is State.SUCCEEDED else logging.WARNING
-        log.log(level, "%s settled: %s %s", task.key.folder, state.value, error or "")
+        level = logging.INFO if decision.state is JobState.SUCCEEDED else logging.WARNING
+        log.log(
+            level, "%s settled: %s %s", task.key.folder, decision.state.value, decision.error or ""
+        )
         return manifest
+
+    def _stored(self, key: JobKey) -> tuple[StoredFile, ...]:
+        return tuple(sorted(self._store().stored_files(key).values(), key=lambda f: f.name))
 
     def _provider(self, name: str) -> Provider:
         provider = self.providers.get(name)
@@ -423,22 +367,19 @@ class Courier:
             raise BadRequest(f"provider must be one of {sorted(self.providers)}. Found: {name!r}")
         return provider
 
-    def _seconds(self, provider_seconds: float) -> timedelta:
-        return timedelta(seconds=provider_seconds * self._scale)
 
-    def _provider_seconds_since(self, moment: datetime) -> float:
-        """Real seconds elapsed, in the provider's (unscaled) time."""
-        return (self._clock() - moment).total_seconds() / self._scale
+def _seconds_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds()
+
+
+def _manifest_answer(manifest: Manifest) -> Answer:
+    return Answer(200, {"state": manifest.state.value, "manifest": manifest.to_json()})
 
 
 def _pending_body(marker: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "state": State.PENDING.value,
+        "state": JobState.PENDING.value,
         "manifest": None,
         "submitted_at": marker.get("submitted_at"),
         "deadline_at": marker.get("deadline_at"),
     }
-
-
-def _error(code: str, message: str) -> dict[str, str]:
-    return {"code": code, "message": message}

@@ -1,9 +1,10 @@
 """The one error tree. `routes.py` maps it to HTTP answers in one place.
 
 JobcourierError
-├── ConfigurationError      deployment fault (missing env var, no API key)     -> 500
+├── ConfigurationError      deployment fault (missing env var or API key)      -> 500
 ├── BadRequest              the caller's input is wrong, nothing was scheduled -> 400
 ├── Unauthorized            a webhook without the configured token             -> 401
+├── NoRoute                 no such route, or not served by this function      -> 404
 ├── UnknownJob              no such job was ever submitted                     -> 404
 ├── InfrastructureError     Cloud Tasks or GCS unreachable: retry this task    -> 503
 ├── ProviderError           the provider's status API; settled by the decision logic
@@ -15,6 +16,10 @@ JobcourierError
     ├── DownloadTransient       worth another try (5xx, timeout, checksum mismatch)
     │   └── DownloadExpired         403 on a result link: ask the provider for a fresh one
     └── DownloadRefused         never worth another try (URL not allowed, too large)
+
+A missing API key is a ConfigurationError wherever it is met; a status check that meets one
+treats it as it treats a rejected key (ProviderAuthError): the job waits for an operator and is
+checked again every ten minutes until its deadline, so adding the secret loses no job.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ class BadRequest(JobcourierError):
 
 
 class Unauthorized(JobcourierError):
+    pass
+
+
+class NoRoute(JobcourierError):
     pass
 
 

@@ -15,8 +15,8 @@ from jobcourier.errors import BadRequest
 MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
 
 
-class Status(StrEnum):
-    """One canonical set for every provider's status words."""
+class ProviderStatus(StrEnum):
+    """A provider's status word, mapped to one canonical set for every provider."""
 
     PENDING = "pending"
     SUCCEEDED = "succeeded"
@@ -25,21 +25,28 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # a word nobody modelled: never success, never failure
 
 
-class Record(StrEnum):
-    """Bookkeeping kept beside, never inside, the consumers' folders."""
-
-    SUBMITTED = "jobs"  # the submission: deadline, labels; its presence means "known job"
-    WEBHOOK = "webhooks"  # a callback that came before the submission
-
-
-class State(StrEnum):
-    """What GET /jobs and the manifest report."""
+class JobState(StrEnum):
+    """What became of a job: what GET /jobs and the manifest report."""
 
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     PARTIAL = "partial"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+
+
+class TaskKind(StrEnum):
+    """What a poll task is for."""
+
+    CHAIN = "chain"  # the polling chain: each check schedules the next until the job settles
+    PROMPT = "webhook"  # one check a provider's callback asked for; it never reschedules
+
+
+class Record(StrEnum):
+    """Bookkeeping kept beside, never inside, the consumers' folders."""
+
+    SUBMITTED = "jobs"  # the submission: deadline, labels; its presence means "known job"
+    WEBHOOK = "webhooks"  # a callback that came before the submission
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class Output:
 class Observation:
     """What one status check saw, already mapped to the canonical set."""
 
-    status: Status
+    status: ProviderStatus
     raw_status: str
     outputs: tuple[Output, ...] = ()
     progress: float | None = None
@@ -92,8 +99,63 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
+class JobError:
+    """Why a job did not succeed: a stable code and a message for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """`{provider}/{job_id}/manifest.json`, written last: its presence means settled."""
+
+    provider: str
+    job_id: str
+    state: JobState
+    submitted_at: datetime
+    settled_at: datetime
+    checks: int
+    files: tuple[StoredFile, ...] = ()
+    error: JobError | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "job_id": self.job_id,
+            "state": self.state.value,
+            "submitted_at": format_time(self.submitted_at, timespec="seconds"),
+            "settled_at": format_time(self.settled_at, timespec="seconds"),
+            "checks": self.checks,
+            "files": [f.to_json() for f in self.files],
+            "error": None if self.error is None else asdict(self.error),
+            "labels": dict(self.labels),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Manifest:
+        """A manifest this function wrote (the bucket is ours: no hostile input here)."""
+        error = data.get("error")
+        return cls(
+            provider=str(data["provider"]),
+            job_id=str(data["job_id"]),
+            state=JobState(data["state"]),
+            submitted_at=parse_time(data["submitted_at"]),
+            settled_at=parse_time(data["settled_at"]),
+            checks=int(data["checks"]),
+            files=tuple(StoredFile(**f) for f in data.get("files") or ()),
+            error=None if error is None else JobError(str(error["code"]), str(error["message"])),
+            labels=dict(data.get("labels") or {}),
+        )
+
+
+@dataclass(frozen=True)
 class PollTask:
-    """Everything a check needs to continue after any crash; it travels as the task body."""
+    """Everything a check needs to continue after any crash; it travels as the task body.
+
+    Times since submission (`progress`, `last_check_s`) are real seconds; the planner turns
+    them into the provider's time when the local time scale is not 1."""
 
     key: JobKey
     submitted_at: datetime
@@ -104,9 +166,7 @@ class PollTask:
     last_status: str | None = None
     # (seconds since submission, fraction done) as the provider reported, newest last
     progress: tuple[tuple[float, float], ...] = ()
-    # "chain": the polling chain, which reschedules itself; "webhook": one prompt check that
-    # a callback asked for, which never reschedules (the chain goes on beside it).
-    kind: str = "chain"
+    kind: TaskKind = TaskKind.CHAIN
     last_check_s: float | None = None  # when the previous check ran, seconds since submission
     done: bool = False  # the provider said done: only the copy goes on (past the deadline too)
 
@@ -129,7 +189,7 @@ class PollTask:
             "checks": self.checks,
             "last_status": self.last_status,
             "progress": [list(sample) for sample in self.progress],
-            "kind": self.kind,
+            "kind": self.kind.value,
             "last_check_s": self.last_check_s,
             "done": self.done,
         }
@@ -149,7 +209,7 @@ class PollTask:
                 checks=int(body.get("checks", 0)),
                 last_status=body.get("last_status"),
                 progress=tuple((float(t), float(f)) for t, f in body.get("progress") or ()),
-                kind=_kind(body.get("kind", "chain")),
+                kind=TaskKind(body.get("kind", TaskKind.CHAIN.value)),
                 last_check_s=_optional_float(body.get("last_check_s")),
                 done=body.get("done", False) is True,
             )
@@ -163,12 +223,6 @@ def _optional_float(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number. Found: {value!r}")
     return float(value)
-
-
-def _kind(value: object) -> str:
-    if value not in ("chain", "webhook"):
-        raise ValueError(f"kind must be 'chain' or 'webhook'. Found: {value!r}")
-    return str(value)
 
 
 def format_time(moment: datetime, *, timespec: str = "milliseconds") -> str:

@@ -1,14 +1,42 @@
-"""The edges the courier talks to. Real ones live in edges/, in-memory ones in tests/fakes.py."""
+"""The edges the decision logic talks to, and the data that crosses them. Real edges live in
+edges/, in-memory ones in tests/fakes.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from jobcourier.model import JobKey, Record, StoredFile
+from jobcourier.errors import ProviderProtocolError
+from jobcourier.model import JobKey, Manifest, Record, StoredFile
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A provider API's answer, its body already read (and capped) by the edge."""
+
+    status_code: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise ProviderProtocolError(
+                f"expected a JSON answer. Found {len(self.body)} bytes that are not JSON"
+            ) from exc
+
+
+class ProviderApi(Protocol):
+    """A provider's API, bound to its base URL and key (edges/http.py)."""
+
+    def get(self, path: str, params: Mapping[str, str]) -> ApiResponse:
+        """Raises ProviderTransient when no answer came."""
+        ...
 
 
 class Scheduler(Protocol):
@@ -36,9 +64,9 @@ class Downloader(Protocol):
 class Store(Protocol):
     """Results and bookkeeping in the bucket. Create-only writes answer False when taken."""
 
-    def read_manifest(self, key: JobKey) -> dict[str, Any] | None: ...
+    def read_manifest(self, key: JobKey) -> Manifest | None: ...
 
-    def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool: ...
+    def create_manifest(self, key: JobKey, manifest: Manifest) -> bool: ...
 
     def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None: ...
 

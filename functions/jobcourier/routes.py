@@ -21,6 +21,7 @@ from jobcourier.errors import (
     ConfigurationError,
     InfrastructureError,
     JobcourierError,
+    NoRoute,
     Unauthorized,
     UnknownJob,
 )
@@ -30,8 +31,6 @@ from jobcourier.validation import parse_job_id, parse_json_object, parse_provide
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-# The poll queues' retry_config.max_attempts (infra/, checked by tests/infra).
-MAX_TASK_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def handle(
         return _json(400, {"error": str(exc)})
     except Unauthorized as exc:
         return _json(401, {"error": str(exc)})
-    except UnknownJob as exc:
+    except (NoRoute, UnknownJob) as exc:
         return _json(404, {"error": str(exc)})
     except InfrastructureError as exc:
         log.warning("%s %s: %s; asking for a retry", request.method, request.path, exc)
@@ -79,7 +78,7 @@ def handle(
 def _admit(request: flask.Request, access: Access) -> None:
     is_webhook = request.method == "POST" and request.path.startswith("/webhooks/")
     if access.webhooks_only and not is_webhook:
-        raise UnknownJob(
+        raise NoRoute(
             f"this endpoint serves only POST /webhooks/{{provider}}, "
             f"not {request.method} {request.path}"
         )
@@ -97,18 +96,21 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
         job = courier()
         return job.submit(parse_submission(body, job.providers))
     if method == "POST" and parts == ["poll"]:
-        retries = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
-        final = retries.isdigit() and int(retries) >= MAX_TASK_ATTEMPTS - 1
-        return courier().poll(
-            PollTask.from_json(_body(request, "the poll task")), final_attempt=final
-        )
+        task = PollTask.from_json(_body(request, "the poll task"))
+        return courier().poll(task, retry_count=_retry_count(request))
     if method == "POST" and len(parts) == 2 and parts[0] == "webhooks":
         return courier().webhook(parts[1], _body(request, f"the {parts[1]} webhook"))
     if method == "GET" and len(parts) == 3 and parts[0] == "jobs":
         job = courier()
         provider = parse_provider(parts[1], job.providers)
         return job.status(JobKey(provider, parse_job_id(parts[2], provider)))
-    raise UnknownJob(f"no route for {method} {request.path}")
+    raise NoRoute(f"no route for {method} {request.path}")
+
+
+def _retry_count(request: flask.Request) -> int:
+    """Cloud Tasks' count of earlier attempts at this task (0 when absent or unreadable)."""
+    value = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0
 
 
 def _body(request: flask.Request, what: str) -> dict[str, Any]:

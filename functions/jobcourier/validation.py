@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobcourier.errors import BadRequest
+from jobcourier.limits import MAX_DEADLINE
 from jobcourier.model import JobKey
 
 MAX_JOB_ID_LENGTH = 256
@@ -17,7 +18,7 @@ MAX_JOB_ID_BYTES = 960
 MAX_LABELS = 16
 MAX_LABEL_KEY_LENGTH = 63
 MAX_LABEL_VALUE_LENGTH = 256
-MAX_DEADLINE_SECONDS = 30 * 24 * 3600  # Cloud Tasks schedules at most 30 days ahead
+MAX_DEADLINE_SECONDS = int(MAX_DEADLINE.total_seconds())
 INTEGER_JOB_IDS = frozenset({"sellerpic"})  # SellerPic task ids are int64
 MAX_INT64 = 2**63 - 1
 

@@ -85,10 +85,10 @@ def test_every_provider_through_the_loop_with_webhooks(stack: Stack):
     gepetto_id, fliki_id = f"g-{uuid.uuid4().hex[:8]}", f"f-{uuid.uuid4().hex[:8]}"
     sellerpic_id = uuid.uuid4().int % 10**12
     gepetto_png = stack.gepetto.add_job(gepetto_id, pending_checks=1)
-    sellerpic_pngs = stack.sellerpic.add_task(
+    sellerpic_pngs = stack.sellerpic.add_job(
         str(sellerpic_id), outcomes=["SUCCESS", "FAILED"], pending_checks=1, expire_first_link=True
     )
-    video = stack.fliki.add_file(fliki_id, pending_checks=3, size=20 * 1024 * 1024 + 7)
+    video = stack.fliki.add_job(fliki_id, pending_checks=3, size=20 * 1024 * 1024 + 7)
 
     for provider, job in (
         ("gepetto", gepetto_id),

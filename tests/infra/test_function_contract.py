@@ -176,8 +176,7 @@ def test_tasks_give_up_before_the_function_times_out_and_after_its_work_budget(
     the next invocation), so Cloud Tasks only gives up on an invocation that is truly stuck,
     and the function timeout is the backstop behind it. A duplicate that overlaps a stuck
     invocation is harmless: every write is create-only."""
-    from jobcourier.courier import COPY_CUTOFF, DELIVERY_BUDGET
-    from jobcourier.edges.cloud_tasks import DISPATCH_DEADLINE
+    from jobcourier.limits import COPY_CUTOFF, DELIVERY_BUDGET, DISPATCH_DEADLINE
 
     timeout = root.variables["function_timeout_seconds"]["default"]
     deadline = DISPATCH_DEADLINE.total_seconds()
@@ -187,7 +186,7 @@ def test_tasks_give_up_before_the_function_times_out_and_after_its_work_budget(
 
 
 def test_the_code_knows_which_attempt_is_the_queues_last(root: tf.Module) -> None:
-    from jobcourier.routes import MAX_TASK_ATTEMPTS
+    from jobcourier.limits import MAX_TASK_ATTEMPTS
 
     configs = root.variables["queue_retry_configs"]["default"]
     assert {c["max_attempts"] for c in configs.values()} == {MAX_TASK_ATTEMPTS}

@@ -10,7 +10,7 @@ import pytest
 
 from jobcourier import config
 from jobcourier.courier import Courier
-from jobcourier.errors import ProviderAuthError
+from jobcourier.errors import ConfigurationError
 from jobcourier.model import JobKey
 from jobcourier.providers import REGISTRY
 from jobcourier.validation import Submission
@@ -208,7 +208,7 @@ def test_a_webhook_needs_no_provider_key(provider: str, body: dict) -> None:
     world = World(api=None)  # type: ignore[arg-type]
 
     def no_key(p: object) -> object:
-        raise ProviderAuthError(f"{p}: no provider key on the webhook function")
+        raise ConfigurationError(f"{p}: no provider key on the webhook function")
 
     webhook_function = Courier(
         providers=world.providers,

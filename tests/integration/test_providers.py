@@ -57,7 +57,7 @@ def test_webhooks_for_strangers_bad_bodies_and_silent_providers(harness: Harness
 
 def test_sellerpic_integer_ids_partial_results_and_an_expired_link(harness: Harness):
     task_id = int(uuid.uuid4().int % 10**15)
-    data = harness.sellerpic.add_task(
+    data = harness.sellerpic.add_job(
         str(task_id),
         outcomes=["SUCCESS", "FAILED", "SUCCESS"],
         pending_checks=1,
@@ -86,7 +86,7 @@ def test_sellerpic_integer_ids_partial_results_and_an_expired_link(harness: Harn
 
 def test_sellerpic_concurrency_ceiling_is_retried_a_minute_later(harness: Harness):
     task_id = str(uuid.uuid4().int % 10**15)
-    harness.sellerpic.add_task(task_id, outcomes=["SUCCESS"], pending_checks=0, codes=[30003])
+    harness.sellerpic.add_job(task_id, outcomes=["SUCCESS"], pending_checks=0, codes=[30003])
     harness.client.post("/jobs", json={"provider": "sellerpic", "job_id": task_id})
     before = datetime.now(UTC)
     assert harness.deliver(harness.take()).json["outcome"] == "rescheduled"
@@ -97,7 +97,7 @@ def test_sellerpic_concurrency_ceiling_is_retried_a_minute_later(harness: Harnes
 
 def test_fliki_streams_a_large_video_and_verifies_it(harness: Harness):
     file_id = str(uuid.uuid4())
-    served = harness.fliki.add_file(file_id, pending_checks=2, size=40 * 1024 * 1024 + 123)
+    served = harness.fliki.add_job(file_id, pending_checks=2, size=40 * 1024 * 1024 + 123)
     harness.client.post("/jobs", json={"provider": "fliki", "job_id": file_id})
     for _ in range(3):
         answer = harness.deliver(harness.take())
@@ -115,7 +115,7 @@ def test_fliki_streams_a_large_video_and_verifies_it(harness: Harness):
 
 def test_fliki_progress_is_carried_and_rate_limits_are_honoured(harness: Harness):
     file_id = str(uuid.uuid4())
-    harness.fliki.add_file(
+    harness.fliki.add_job(
         file_id, pending_checks=3, size=1000, errors=[(429, {"Retry-After": "200"})]
     )
     harness.client.post("/jobs", json={"provider": "fliki", "job_id": file_id})
@@ -134,7 +134,7 @@ def test_fliki_progress_is_carried_and_rate_limits_are_honoured(harness: Harness
 def test_fliki_error_and_canceled_end_failed(harness: Harness):
     for word in ("error", "canceled"):
         file_id = str(uuid.uuid4())
-        harness.fliki.add_file(file_id, pending_checks=0, final_status=word)
+        harness.fliki.add_job(file_id, pending_checks=0, final_status=word)
         harness.client.post("/jobs", json={"provider": "fliki", "job_id": file_id})
         assert harness.deliver(harness.take()).json["state"] == "failed"
         assert word in harness.manifest(file_id, "fliki")["error"]["message"]

@@ -17,8 +17,10 @@ from jobcourier.errors import (
     ProviderTransient,
     UnknownJob,
 )
-from jobcourier.model import JobKey
+from jobcourier.model import JobKey, TaskKind
+from jobcourier.planner import Planner
 from jobcourier.ports import Download
+from jobcourier.providers import REGISTRY
 from jobcourier.validation import Submission
 from tests.fakes import FakeDownloader, ScriptedApi, World, json_answer
 
@@ -246,8 +248,7 @@ def test_an_unreadable_answer_is_retried_not_taken_for_a_result():
 
 def test_delay_scale_shrinks_every_delay_and_the_deadline():
     w = world(PROCESSING)
-    courier = w.courier()
-    courier._scale = 0.02
+    courier = w.courier(planner=Planner(REGISTRY, scale=0.02, rand=lambda: 0.5))
     courier.submit(Submission(KEY, deadline_seconds=1000))
     first = w.scheduler.tasks[0]
     assert first.at - w.clock.now == timedelta(seconds=0.2)
@@ -320,15 +321,12 @@ def test_the_final_attempt_of_a_task_settles_an_outage_as_failed():
     w.scheduler.unavailable = True
     with pytest.raises(InfrastructureError):
         courier.poll(task)  # an ordinary attempt: Cloud Tasks retries it
-    answer = courier.poll(task, final_attempt=True)
+    answer = courier.poll(task, retry_count=11)
     assert answer.http_status == 200 and answer.body["state"] == "failed"
     assert manifest(w)["error"]["code"] == "infrastructure_unavailable"
 
 
 def test_a_job_checked_before_on_another_instance_still_teaches_this_ones_memory():
-    from jobcourier import schedule
-    from jobcourier.providers import REGISTRY
-
     w = world(PROCESSING)
     w.courier().submit(Submission(KEY))
     for _ in range(2):  # two checks on "another instance" (a courier without memory)
@@ -339,10 +337,8 @@ def test_a_job_checked_before_on_another_instance_still_teaches_this_ones_memory
     assert item.task.last_check_s == 15.0  # the second check ran 10 + 5 s after submission
     w.clock.now = item.at
     w.api.script[:] = [SUCCESS]
-    planner = schedule.Planner(REGISTRY, remember=True)
-    here = w.courier()
-    here._planner = planner
-    here.poll(item.task)
+    planner = Planner(REGISTRY, remember=True)
+    w.courier(planner=planner).poll(item.task)
     assert planner.recent("spacely") == ((15.0, 22.5),)
 
 
@@ -353,7 +349,7 @@ def test_a_bug_on_the_final_attempt_still_ends_the_job_with_a_manifest():
     w.api.script[:] = [KeyError("X-Goog-Signature=secret")]  # a bug, not a provider answer
     with pytest.raises(KeyError):
         w.courier().poll(task)
-    answer = w.courier().poll(task, final_attempt=True)
+    answer = w.courier().poll(task, retry_count=11)
     assert answer.body["state"] == "failed"
     error = manifest(w)["error"]
     assert error["code"] == "internal_error" and "secret" not in error["message"]
@@ -397,7 +393,7 @@ def test_a_failure_on_the_final_attempt_lists_the_files_already_stored():
     retry = w.scheduler.pop().task
     w.store.unavailable = False
     w.api.script[:] = [RuntimeError("a bug")]
-    assert courier.poll(retry, final_attempt=True).body["state"] == "failed"
+    assert courier.poll(retry, retry_count=11).body["state"] == "failed"
     m = manifest(w)
     assert m["error"]["code"] == "internal_error" and [f["name"] for f in m["files"]] == ["00.png"]
 
@@ -406,9 +402,9 @@ def test_a_prompt_check_failing_on_its_final_attempt_leaves_the_job_to_the_chain
     w = world(PROCESSING)
     courier = w.courier()
     courier.submit(Submission(KEY))
-    webhook_task = replace(w.scheduler.tasks[0].task, kind="webhook")
+    webhook_task = replace(w.scheduler.tasks[0].task, kind=TaskKind.PROMPT)
     w.api.script[:] = [RuntimeError("a bug")]
-    assert courier.poll(webhook_task, final_attempt=True).body == {"outcome": "dropped"}
+    assert courier.poll(webhook_task, retry_count=11).body == {"outcome": "dropped"}
     assert f"{KEY.folder}/manifest.json" not in w.store.objects
     assert len(w.scheduler.tasks) == 1  # the chain's next check is still there
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from jobcourier.errors import DownloadExpired, UnknownJob
-from jobcourier.model import JobKey
+from jobcourier.errors import DownloadExpired, NoRoute
+from jobcourier.model import JobKey, TaskKind
 from jobcourier.validation import Submission
 from tests.fakes import ScriptedApi, World, json_answer
 from tests.unit.test_courier import manifest, run_chain
@@ -35,7 +35,7 @@ def test_a_webhook_prompts_one_check_now_that_does_not_fork_the_chain():
     answer = courier.webhook("gepetto", {"id": "g-1", "output": "https://evil.test/x.png"})
     assert answer.http_status == 202 and answer.body["outcome"] == "check_scheduled"
     prompt = w.scheduler.tasks[1]
-    assert prompt.at == w.clock.now and prompt.task.kind == "webhook"
+    assert prompt.at == w.clock.now and prompt.task.kind is TaskKind.PROMPT
     assert courier.poll(prompt.task).body == {"outcome": "checked", "status": "pending"}
     assert len(w.scheduler.tasks) == 2  # nothing new: the chain goes on by itself
     again = courier.webhook("gepetto", {"id": "g-1", "output": None})
@@ -73,7 +73,7 @@ def test_webhooks_for_settled_jobs_and_for_providers_without_webhooks():
     courier.submit(Submission(GEPETTO))
     run_chain(w)
     assert courier.webhook("gepetto", {"id": "g-1"}).body["outcome"] == "already_settled"
-    with pytest.raises(UnknownJob, match="spacely sends no webhooks"):
+    with pytest.raises(NoRoute, match="spacely sends no webhooks"):
         courier.webhook("spacely", {"id": "x"})
 
 

@@ -12,7 +12,7 @@ from jobcourier.errors import (
     ProviderProtocolError,
     ProviderTransient,
 )
-from jobcourier.model import Output, Status
+from jobcourier.model import Output, ProviderStatus
 from jobcourier.providers import fliki, gepetto, sellerpic
 from tests.fakes import ScriptedApi, json_answer
 
@@ -28,12 +28,16 @@ GEPETTO_DONE = {
 @pytest.mark.parametrize(
     ("body", "status", "outputs"),
     [
-        (GEPETTO_DONE, Status.SUCCEEDED, 1),  # [doc]
-        ({"status": "pending", "id": "j1"}, Status.PENDING, 0),  # [doc] created with a webhook
-        ({"status": "failed", "error": "model crashed"}, Status.FAILED, 0),  # [guess]
-        ({"status": "error"}, Status.FAILED, 0),  # [guess]
-        ({"status": "canceled"}, Status.FAILED, 0),  # [guess]
-        ({"status": "warming-up"}, Status.UNKNOWN, 0),  # nobody modelled: keep checking
+        (GEPETTO_DONE, ProviderStatus.SUCCEEDED, 1),  # [doc]
+        (
+            {"status": "pending", "id": "j1"},
+            ProviderStatus.PENDING,
+            0,
+        ),  # [doc] created with a webhook
+        ({"status": "failed", "error": "model crashed"}, ProviderStatus.FAILED, 0),  # [guess]
+        ({"status": "error"}, ProviderStatus.FAILED, 0),  # [guess]
+        ({"status": "canceled"}, ProviderStatus.FAILED, 0),  # [guess]
+        ({"status": "warming-up"}, ProviderStatus.UNKNOWN, 0),  # nobody modelled: keep checking
     ],
 )
 def test_gepetto_answers(body, status, outputs):
@@ -89,13 +93,13 @@ def item(status: str, n: int = 1, url: str = "https://cdn.sellerpic.test/p.png",
 @pytest.mark.parametrize(
     ("items", "status", "failed_outputs"),
     [
-        ([item("CREATED")], Status.PENDING, 0),  # [doc]
-        ([item("RUNNING"), item("SUCCESS", 2)], Status.PENDING, 0),  # not all settled
-        ([item("SUCCESS", n) for n in range(4)], Status.SUCCEEDED, 0),  # try-on: 4 images
-        ([item("SUCCESS"), item("FAILED", 2, errorMsg="pose")], Status.PARTIAL, 1),  # [doc]
-        ([item("FAILED"), item("FAILED", 2)], Status.FAILED, 2),
-        ([], Status.PENDING, 0),  # nothing yet
-        ([item("QUEUED_FOR_GPU")], Status.UNKNOWN, 0),
+        ([item("CREATED")], ProviderStatus.PENDING, 0),  # [doc]
+        ([item("RUNNING"), item("SUCCESS", 2)], ProviderStatus.PENDING, 0),  # not all settled
+        ([item("SUCCESS", n) for n in range(4)], ProviderStatus.SUCCEEDED, 0),  # try-on: 4 images
+        ([item("SUCCESS"), item("FAILED", 2, errorMsg="pose")], ProviderStatus.PARTIAL, 1),  # [doc]
+        ([item("FAILED"), item("FAILED", 2)], ProviderStatus.FAILED, 2),
+        ([], ProviderStatus.PENDING, 0),  # nothing yet
+        ([item("QUEUED_FOR_GPU")], ProviderStatus.UNKNOWN, 0),
     ],
 )
 def test_sellerpic_items_settle_together(items, status, failed_outputs):
@@ -149,18 +153,22 @@ def test_sellerpic_download_without_a_link_is_retried():
 @pytest.mark.parametrize(
     ("body", "status", "progress"),
     [
-        ({"fileId": "f", "status": "queued"}, Status.PENDING, None),  # [code]
-        ({"fileId": "f", "status": "processing", "progress": 42}, Status.PENDING, 0.42),  # [doc]
-        ({"fileId": "f", "status": "processing", "progress": 140}, Status.PENDING, 1.0),
-        ({"fileId": "f", "status": "processing", "progress": "half"}, Status.PENDING, None),
+        ({"fileId": "f", "status": "queued"}, ProviderStatus.PENDING, None),  # [code]
+        (
+            {"fileId": "f", "status": "processing", "progress": 42},
+            ProviderStatus.PENDING,
+            0.42,
+        ),  # [doc]
+        ({"fileId": "f", "status": "processing", "progress": 140}, ProviderStatus.PENDING, 1.0),
+        ({"fileId": "f", "status": "processing", "progress": "half"}, ProviderStatus.PENDING, None),
         (
             {"fileId": "f", "status": "success", "download": "https://f.test/v.mp4"},
-            Status.SUCCEEDED,
+            ProviderStatus.SUCCEEDED,
             1.0,
         ),  # [code]
-        ({"fileId": "f", "status": "error"}, Status.FAILED, None),  # [code]
-        ({"fileId": "f", "status": "canceled"}, Status.FAILED, None),  # [code]
-        ({"fileId": "f", "status": "exporting", "progress": 90}, Status.UNKNOWN, 0.9),
+        ({"fileId": "f", "status": "error"}, ProviderStatus.FAILED, None),  # [code]
+        ({"fileId": "f", "status": "canceled"}, ProviderStatus.FAILED, None),  # [code]
+        ({"fileId": "f", "status": "exporting", "progress": 90}, ProviderStatus.UNKNOWN, 0.9),
     ],
 )
 def test_fliki_answers(body, status, progress):

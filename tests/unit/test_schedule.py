@@ -1,4 +1,4 @@
-"""The scheduling policy: pure functions, the overrides' parser and the in-process memory."""
+"""Scheduling: the pure policy, the pacing overrides' parser and the planner's memory."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from jobcourier import schedule
+from jobcourier import policy
 from jobcourier.errors import ConfigurationError
+from jobcourier.limits import MAX_DEADLINE
+from jobcourier.pacing import Pacing, parse_overrides
+from jobcourier.planner import MEMORY_SAMPLES, Planner
+from jobcourier.policy import History
 from jobcourier.providers import REGISTRY
-from jobcourier.schedule import History, Pacing, Planner
 
 PACING = Pacing(
     first_check_s=30,
@@ -29,7 +32,7 @@ def test_every_provider_pacing_is_valid_and_honours_its_documented_minimum():
     minimum = {"spacely": 1.0, "gepetto": 0.5, "sellerpic": 60.0, "fliki": 1.0}
     for name, provider in REGISTRY.items():
         assert provider.pacing.min_interval_s >= minimum[name]
-        assert provider.pacing.default_deadline_s <= schedule.MAX_DEADLINE_S
+        assert provider.pacing.default_deadline_s <= MAX_DEADLINE.total_seconds()
     assert REGISTRY["fliki"].pacing.factor > 1  # Fliki requires exponential backoff
     # Fliki deletes files 3 h after generation: the deadline and one interval fit well inside
     fliki = REGISTRY["fliki"].pacing
@@ -47,12 +50,12 @@ def test_every_provider_pacing_is_valid_and_honours_its_documented_minimum():
     ],
 )
 def test_first_check_comes_from_recent_durations_once_known(recent, expected):
-    assert schedule.first_delay(PACING, recent=recent) == pytest.approx(expected)
+    assert policy.first_delay(PACING, recent=recent) == pytest.approx(expected)
 
 
 def test_first_check_is_never_sooner_than_the_minimum_interval():
     quick = tuple((0.0, 1.0) for _ in range(10))
-    assert schedule.first_delay(PACING, recent=quick) == PACING.min_interval_s
+    assert policy.first_delay(PACING, recent=quick) == PACING.min_interval_s
 
 
 @pytest.mark.parametrize(
@@ -60,9 +63,9 @@ def test_first_check_is_never_sooner_than_the_minimum_interval():
     [(0.0, 0.0), (100.0, 0.0), (105.0, 0.05), (150.0, 0.5), (195.0, 0.95), (200.0, 1.0)],
 )
 def test_durations_spread_evenly_over_their_intervals(t, share):
-    assert schedule.share_done(RECENT, t) == pytest.approx(share)
+    assert policy.share_done(RECENT, t) == pytest.approx(share)
     if 0 < share < 1:
-        assert schedule.duration_quantile(RECENT, share) == pytest.approx(t)
+        assert policy.duration_quantile(RECENT, share) == pytest.approx(t)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +82,7 @@ def test_durations_spread_evenly_over_their_intervals(t, share):
     ],
 )
 def test_progress_predicts_completion(samples, expected):
-    got = schedule.progress_eta(samples) if samples else None
+    got = policy.progress_eta(samples) if samples else None
     if expected is None:
         assert got is None
     else:
@@ -98,27 +101,27 @@ def test_progress_predicts_completion(samples, expected):
     ],
 )
 def test_stalls_are_counted_from_the_newest_sample(samples, stalled):
-    assert schedule.stalled_checks(samples) == stalled
+    assert policy.stalled_checks(samples) == stalled
 
 
 def test_steady_progress_schedules_the_next_check_just_after_the_predicted_completion():
     history = History(checks=3, elapsed_s=100.0, progress=((20.0, 0.0), (60.0, 0.2), (100.0, 0.4)))
     # predicted done at 220 s: 120 s from now, plus 2 % of 220 s
-    assert schedule.next_delay(PACING, history, rand=MID) == pytest.approx(124.4)
+    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(124.4)
 
 
 def test_an_unconfirmed_prediction_looks_halfway_and_never_more_than_doubles_the_time():
     history = History(checks=2, elapsed_s=30.0, progress=((30.0, 0.05),))  # bound: 600 s
-    assert schedule.next_delay(PACING, history, rand=MID) == pytest.approx(50.0)  # max(30, lag)
+    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(50.0)  # max(30, lag)
     later = History(checks=2, elapsed_s=200.0, progress=((200.0, 0.5),))  # bound: 400 s
-    assert schedule.next_delay(PACING, later, rand=MID) == pytest.approx(104.0)  # (200 + 8) / 2
+    assert policy.next_delay(PACING, later, rand=MID) == pytest.approx(104.0)  # (200 + 8) / 2
 
 
 @pytest.mark.parametrize(("stalls", "delay"), [(1, 15.0), (2, 30.0), (3, 60.0)])
 def test_stalled_progress_backs_off_from_the_stall(stalls, delay):
     samples = ((50.0, 0.3),) + tuple((60.0 + 10 * i, 0.3) for i in range(stalls))
     history = History(checks=9, elapsed_s=samples[-1][0], progress=samples)
-    assert schedule.next_delay(PACING, history, rand=MID) == pytest.approx(delay)
+    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(delay)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +138,7 @@ def test_stalled_progress_backs_off_from_the_stall(stalls, delay):
 )
 def test_recent_durations_set_the_next_check_of_a_job_without_progress(elapsed, delay):
     history = History(checks=2, elapsed_s=elapsed)
-    got = schedule.next_delay(PACING, history, rand=MID, recent=RECENT)
+    got = policy.next_delay(PACING, history, rand=MID, recent=RECENT)
     assert got == pytest.approx(delay)
 
 
@@ -143,19 +146,19 @@ def test_recent_durations_set_the_next_check_of_a_job_without_progress(elapsed, 
     ("kwargs", "delay"),
     [
         ({"retry_after_s": 400.0}, 400.0),  # Retry-After wins over any estimate
-        ({"auth_fault": True}, schedule.AUTH_FAULT_DELAY_S),
-        ({"retry_after_s": 1e9}, schedule.MAX_SCHEDULE_AHEAD_S),  # never past 30 days
+        ({"auth_fault": True}, policy.AUTH_FAULT_DELAY_S),
+        ({"retry_after_s": 1e9}, policy.MAX_SCHEDULE_AHEAD_S),  # never past 30 days
     ],
 )
 def test_retry_after_and_key_faults_wait_longer_than_any_estimate(kwargs, delay):
     history = History(checks=2, elapsed_s=120.0)
-    assert schedule.next_delay(PACING, history, rand=MID, recent=RECENT, **kwargs) == delay
+    assert policy.next_delay(PACING, history, rand=MID, recent=RECENT, **kwargs) == delay
 
 
 def test_without_information_the_backoff_is_unchanged():
     no_memory = replace(PACING, learn=False, use_progress=False)
     history = History(checks=3, elapsed_s=120.0, progress=((100.0, 0.2), (120.0, 0.4)))
-    assert schedule.next_delay(no_memory, history, rand=MID, recent=RECENT) == 60.0
+    assert policy.next_delay(no_memory, history, rand=MID, recent=RECENT) == 60.0
 
 
 @pytest.mark.parametrize(
@@ -163,21 +166,29 @@ def test_without_information_the_backoff_is_unchanged():
     [(100.0, 1000.0, 100.0), (100.0, 40.0, 40.0), (100.0, 5.0, 15.0), (1.0, 1000.0, 15.0)],
 )
 def test_next_check_in_applies_the_deadline_then_the_minimum(delay, until, expected):
-    assert schedule.next_check_in(delay, until_deadline_s=until, pacing=PACING) == expected
+    first = History(checks=1, elapsed_s=10.0)  # backoff alone says 15 s; Retry-After more
+    got = policy.next_check_in(
+        replace(PACING, learn=False, use_progress=False),
+        first,
+        until_deadline_s=until,
+        retry_after_s=delay,
+        rand=MID,
+    )
+    assert got == expected
 
 
 # -- JOBCOURIER_PACING -------------------------------------------------------------------------
 def test_overrides_parse_and_apply():
     raw = json.dumps({"fliki": {"first_check_s": 45, "max_interval_s": 600, "learn": False}})
-    overrides = schedule.pacing_overrides(raw, REGISTRY)
+    overrides = parse_overrides(raw, REGISTRY)
     assert overrides == {"fliki": {"first_check_s": 45.0, "max_interval_s": 600.0, "learn": False}}
     planner = Planner(REGISTRY, overrides)
     fliki = planner.pacing_for(REGISTRY["fliki"])
     assert (fliki.first_check_s, fliki.max_interval_s, fliki.learn) == (45.0, 600.0, False)
     assert fliki.min_interval_s == REGISTRY["fliki"].pacing.min_interval_s
     assert planner.pacing_for(REGISTRY["spacely"]) == REGISTRY["spacely"].pacing
-    assert schedule.pacing_overrides("", REGISTRY) == {}
-    assert schedule.pacing_overrides("  ", REGISTRY) == {}
+    assert parse_overrides("", REGISTRY) == {}
+    assert parse_overrides("  ", REGISTRY) == {}
 
 
 @pytest.mark.parametrize(
@@ -200,11 +211,11 @@ def test_overrides_parse_and_apply():
 )
 def test_bad_overrides_name_the_problem(raw, message):
     with pytest.raises(ConfigurationError, match=message):
-        schedule.pacing_overrides(raw, REGISTRY)
+        parse_overrides(raw, REGISTRY)
 
 
 def test_overrides_that_contradict_the_provider_pacing_fail_when_applied():
-    overrides = schedule.pacing_overrides('{"sellerpic": {"max_interval_s": 30}}', REGISTRY)
+    overrides = parse_overrides('{"sellerpic": {"max_interval_s": 30}}', REGISTRY)
     with pytest.raises(ConfigurationError, match="max_interval_s .* must not be below"):
         Planner(REGISTRY, overrides)
 
@@ -217,7 +228,7 @@ class _Provider:
 
 def _finish(planner: Planner, provider: _Provider, job: str, checks: list[float]) -> None:
     for n, t in enumerate(checks[:-1], 1):
-        planner.next_delay(provider, job, History(checks=n, elapsed_s=t), rand=MID)
+        planner.next_check_in(provider, job, History(checks=n, elapsed_s=t), until_deadline_s=1e9)
     planner.finished(provider, job, History(checks=len(checks), elapsed_s=checks[-1]))
 
 
@@ -236,9 +247,9 @@ def test_memory_learns_each_finished_job_between_its_last_two_checks():
 def test_memory_is_bounded_and_moves_the_first_check():
     planner, provider = Planner(remember=True), _Provider()
     assert planner.first_delay(provider) == PACING.first_check_s
-    for i in range(schedule.MEMORY_SAMPLES + 10):
+    for i in range(MEMORY_SAMPLES + 10):
         _finish(planner, provider, f"j{i}", [100.0 + i % 10, 200.0 + i % 10])
-    assert len(planner.recent("p")) == schedule.MEMORY_SAMPLES
+    assert len(planner.recent("p")) == MEMORY_SAMPLES
     assert planner.first_delay(provider) > 100.0
 
 
@@ -272,9 +283,51 @@ def test_the_courier_uses_the_planner_it_is_given():
     from tests.fakes import ScriptedApi, World
 
     w = World(api=ScriptedApi([]))
-    overrides = schedule.pacing_overrides('{"spacely": {"first_check_s": 42}}', REGISTRY)
-    courier: Courier = w.courier()
-    courier._planner = Planner(REGISTRY, overrides)
+    overrides = parse_overrides('{"spacely": {"first_check_s": 42}}', REGISTRY)
+    courier: Courier = w.courier(planner=Planner(REGISTRY, overrides))
     courier.submit(Submission(JobKey("spacely", "j-1")))
     [first] = w.scheduler.tasks
     assert (first.at - w.clock.now).total_seconds() == 42
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_backoff_stays_at_its_cap_however_many_checks_a_job_had(name):
+    """A job checked every minute for a month makes 43,200 checks: factor ** checks overflows
+    a float after about 1,800 of them (an OverflowError on every attempt, until the queue gave
+    up), so the backoff must hold at its cap instead."""
+    pacing = replace(REGISTRY[name].pacing, learn=False, use_progress=False)
+    for checks in (1_799, 1_800, 10_000):
+        history = History(checks=checks, elapsed_s=60.0 * checks)
+        assert policy.backoff(pacing, checks, MID) == pacing.max_interval_s
+        got = policy.next_check_in(pacing, history, until_deadline_s=1e9, rand=MID)
+        assert got == pacing.max_interval_s
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_a_job_checked_ten_thousand_times_is_rescheduled_not_crashed(name):
+    from datetime import timedelta
+
+    from jobcourier.model import JobKey, PollTask
+    from tests.fakes import ScriptedApi, World, json_answer
+
+    running = {
+        "spacely": {"data": {"status": "processing"}},
+        "gepetto": {"status": "pending"},
+        "sellerpic": {"code": 0, "data": {"resultList": [{"id": 1, "status": "RUNNING"}]}},
+        "fliki": {"status": "processing"},
+    }[name]
+    w = World(api=ScriptedApi([json_answer(running)]))
+    job_id = "1234" if name == "sellerpic" else "job-1"
+    task = PollTask(
+        key=JobKey(name, job_id),
+        submitted_at=w.clock.now - timedelta(days=7),
+        deadline_at=w.clock.now + timedelta(days=20),
+        checks=10_000,
+    )
+    answer = w.courier().poll(task)
+    assert answer.body["outcome"] == "rescheduled"
+    [following] = w.scheduler.tasks
+    ahead = (following.at - w.clock.now).total_seconds()
+    assert (
+        REGISTRY[name].pacing.min_interval_s <= ahead <= REGISTRY[name].pacing.max_interval_s * 1.1
+    )

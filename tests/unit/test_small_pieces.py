@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from jobcourier import logsafe, naming, schedule
+from jobcourier import logsafe, naming, policy
 from jobcourier.config import Config
 from jobcourier.edges.gcs import _ChunkReader
 from jobcourier.errors import ConfigurationError
@@ -50,17 +50,17 @@ def test_public_urls_carry_no_credentials(url, public):
 def test_backoff_grows_caps_and_honours_the_minimum_and_retry_after():
     pacing = spacely.pacing
 
-    def h(n: int) -> schedule.History:
-        return schedule.History(checks=n, elapsed_s=10.0 * n)
+    def h(n: int) -> policy.History:
+        return policy.History(checks=n, elapsed_s=10.0 * n)
 
-    delays = [schedule.next_delay(pacing, h(n), rand=lambda: 0.5) for n in range(1, 12)]
+    delays = [policy.next_delay(pacing, h(n), rand=lambda: 0.5) for n in range(1, 12)]
     assert delays[0] == pacing.min_interval_s
     assert delays == sorted(delays) and delays[-1] == pacing.max_interval_s
-    jittered = {schedule.next_delay(pacing, h(1), rand=lambda r=r: r) for r in (0.0, 1.0)}
+    jittered = {policy.next_delay(pacing, h(1), rand=lambda r=r: r) for r in (0.0, 1.0)}
     assert all(d >= pacing.min_interval_s for d in jittered)
-    assert schedule.next_delay(pacing, h(1), retry_after_s=90, rand=lambda: 0.5) == 90
-    assert schedule.next_delay(pacing, h(1), auth_fault=True, rand=lambda: 0.5) == 600
-    assert schedule.next_delay(pacing, h(1), retry_after_s=1e9) == schedule.MAX_SCHEDULE_AHEAD_S
+    assert policy.next_delay(pacing, h(1), retry_after_s=90, rand=lambda: 0.5) == 90
+    assert policy.next_delay(pacing, h(1), auth_fault=True, rand=lambda: 0.5) == 600
+    assert policy.next_delay(pacing, h(1), retry_after_s=1e9) == policy.MAX_SCHEDULE_AHEAD_S
 
 
 ENV = {

@@ -10,7 +10,7 @@ from jobcourier.errors import (
     ProviderProtocolError,
     ProviderTransient,
 )
-from jobcourier.model import Status
+from jobcourier.model import ProviderStatus
 from jobcourier.providers import spacely
 from tests.fakes import ScriptedApi, json_answer
 
@@ -31,12 +31,24 @@ SEED_PROCESSING = {"data": {"status": "processing", "result": []}}
 @pytest.mark.parametrize(
     ("body", "status", "outputs"),
     [
-        (SEED_SUCCESS, Status.SUCCEEDED, 4),  # [doc]
-        (SEED_PROCESSING, Status.PENDING, 0),  # [doc]
-        ({"data": {"status": "failed", "result": []}}, Status.FAILED, 0),  # [code]
-        ({"data": {"status": "Success", "result": ["https://x/1.png"]}}, Status.SUCCEEDED, 1),
-        ({"data": {"status": "upscaling", "result": []}}, Status.UNKNOWN, 0),  # nobody modelled
-        ({"data": {"status": "success", "result": []}}, Status.FAILED, 0),  # success, nothing
+        (SEED_SUCCESS, ProviderStatus.SUCCEEDED, 4),  # [doc]
+        (SEED_PROCESSING, ProviderStatus.PENDING, 0),  # [doc]
+        ({"data": {"status": "failed", "result": []}}, ProviderStatus.FAILED, 0),  # [code]
+        (
+            {"data": {"status": "Success", "result": ["https://x/1.png"]}},
+            ProviderStatus.SUCCEEDED,
+            1,
+        ),
+        (
+            {"data": {"status": "upscaling", "result": []}},
+            ProviderStatus.UNKNOWN,
+            0,
+        ),  # nobody modelled
+        (
+            {"data": {"status": "success", "result": []}},
+            ProviderStatus.FAILED,
+            0,
+        ),  # success, nothing
     ],
 )
 def test_documented_answers_map_to_canonical_statuses(body, status, outputs):
@@ -84,7 +96,7 @@ def test_http_errors_are_classified(code, error):
     ],
 )
 def test_unreadable_answers_are_protocol_errors_never_outcomes(body):
-    from jobcourier.providers.base import ApiResponse
+    from jobcourier.ports import ApiResponse
 
     with pytest.raises(ProviderProtocolError):
         spacely.check(ScriptedApi([ApiResponse(200, body)]), "ref")

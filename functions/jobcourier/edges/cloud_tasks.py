@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import grpc
 from google.api_core import exceptions as api_exceptions
@@ -14,13 +14,10 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from jobcourier.config import Config
 from jobcourier.errors import InfrastructureError
+from jobcourier.limits import DISPATCH_DEADLINE
 
 log = logging.getLogger(__name__)
 
-# Below the function's own timeout (540 s in infra/). The courier's cutoffs (DELIVERY_BUDGET,
-# COPY_CUTOFF) end every invocation before it, so Cloud Tasks gives up only on an invocation
-# that hangs; a retry beside one is harmless, every write being create-only.
-DISPATCH_DEADLINE = timedelta(seconds=530)
 # Task names are deterministic, so resending a create is safe: a create that did land answers
 # ALREADY_EXISTS the second time. Bounded, so an outage answers 503 within seconds.
 CREATE_RETRY = api_retry.Retry(

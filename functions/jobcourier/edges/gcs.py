@@ -21,7 +21,7 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from jobcourier.errors import DownloadError, DownloadTransient, InfrastructureError
-from jobcourier.model import JobKey, Record, StoredFile
+from jobcourier.model import JobKey, Manifest, Record, StoredFile
 from jobcourier.naming import content_type_for
 from jobcourier.ports import Download
 
@@ -47,11 +47,12 @@ class GcsStore:
         # STORAGE_EMULATOR_HOST, when set, is read by the client itself.
         return cls(Client(), bucket_name)
 
-    def read_manifest(self, key: JobKey) -> dict[str, Any] | None:
-        return self._read_json(f"{key.folder}/{MANIFEST}")
+    def read_manifest(self, key: JobKey) -> Manifest | None:
+        data = self._read_json(f"{key.folder}/{MANIFEST}")
+        return None if data is None else Manifest.from_json(data)
 
-    def create_manifest(self, key: JobKey, manifest: Mapping[str, Any]) -> bool:
-        return self._create_json(f"{key.folder}/{MANIFEST}", manifest)
+    def create_manifest(self, key: JobKey, manifest: Manifest) -> bool:
+        return self._create_json(f"{key.folder}/{MANIFEST}", manifest.to_json())
 
     def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None:
         return self._read_json(f"{BOOKKEEPING}/{kind.value}/{key.folder}.json")

@@ -29,8 +29,7 @@ from jobcourier.errors import (
     ProviderTransient,
 )
 from jobcourier.naming import public_url
-from jobcourier.ports import Download
-from jobcourier.providers.base import ApiResponse
+from jobcourier.ports import ApiResponse, Download
 
 TIMEOUT = (10.0, 60.0)  # connect, read (between bytes)
 MAX_API_ANSWER_BYTES = 1024 * 1024

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -17,28 +15,8 @@ from jobcourier.errors import (
     ProviderTransient,
 )
 from jobcourier.model import Observation, Output
-from jobcourier.schedule import Pacing
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status_code: int
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise ProviderProtocolError(
-                f"expected a JSON answer. Found {len(self.body)} bytes that are not JSON"
-            ) from exc
-
-
-class ProviderApi(Protocol):
-    """A provider's API, bound to its base URL and key. The edge (edges/http.py) implements it."""
-
-    def get(self, path: str, params: Mapping[str, str]) -> ApiResponse: ...
+from jobcourier.pacing import Pacing
+from jobcourier.ports import ApiResponse, ProviderApi
 
 
 class Provider(Protocol):

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from jobcourier.errors import BadRequest, ProviderProtocolError
-from jobcourier.model import Observation, Output, Status
-from jobcourier.providers.base import ProviderApi, direct_url, raise_for_status
-from jobcourier.schedule import Pacing
+from jobcourier.model import Observation, Output, ProviderStatus
+from jobcourier.pacing import Pacing
+from jobcourier.ports import ProviderApi
+from jobcourier.providers.base import direct_url, raise_for_status
 
 name = "fliki"
 default_base_url = "https://api.fliki.ai"
@@ -32,18 +33,18 @@ pacing = Pacing(
 resolve_url = direct_url
 
 STATUSES = {
-    "queued": Status.PENDING,
-    "pending": Status.PENDING,
-    "waiting": Status.PENDING,
-    "processing": Status.PENDING,
-    "in_progress": Status.PENDING,
-    "rendering": Status.PENDING,
-    "success": Status.SUCCEEDED,
-    "completed": Status.SUCCEEDED,
-    "error": Status.FAILED,
-    "failed": Status.FAILED,
-    "canceled": Status.FAILED,
-    "cancelled": Status.FAILED,
+    "queued": ProviderStatus.PENDING,
+    "pending": ProviderStatus.PENDING,
+    "waiting": ProviderStatus.PENDING,
+    "processing": ProviderStatus.PENDING,
+    "in_progress": ProviderStatus.PENDING,
+    "rendering": ProviderStatus.PENDING,
+    "success": ProviderStatus.SUCCEEDED,
+    "completed": ProviderStatus.SUCCEEDED,
+    "error": ProviderStatus.FAILED,
+    "failed": ProviderStatus.FAILED,
+    "canceled": ProviderStatus.FAILED,
+    "cancelled": ProviderStatus.FAILED,
 }
 
 
@@ -58,13 +59,13 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         raise ProviderProtocolError("expected {'status': ...} from Fliki")
     raw = body["status"]
-    status = STATUSES.get(raw.lower(), Status.UNKNOWN)
-    if status is Status.SUCCEEDED:
+    status = STATUSES.get(raw.lower(), ProviderStatus.UNKNOWN)
+    if status is ProviderStatus.SUCCEEDED:
         download = body.get("download")
         if not isinstance(download, str) or not download:
             raise ProviderProtocolError("Fliki reported success without a download URL")
         return Observation(status, raw, outputs=(Output(url=download),), progress=1.0)
-    if status is Status.FAILED:
+    if status is ProviderStatus.FAILED:
         return Observation(status, raw, message=f"Fliki reported {raw!r}")
     return Observation(status, raw, progress=_fraction(body.get("progress")))
 

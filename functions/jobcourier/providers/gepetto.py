@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from jobcourier.errors import BadRequest, ProviderProtocolError
-from jobcourier.model import Observation, Output, Status
-from jobcourier.providers.base import ProviderApi, direct_url, raise_for_status
-from jobcourier.schedule import Pacing
+from jobcourier.model import Observation, Output, ProviderStatus
+from jobcourier.pacing import Pacing
+from jobcourier.ports import ProviderApi
+from jobcourier.providers.base import direct_url, raise_for_status
 
 name = "gepetto"
 default_base_url = "https://europe-west1-gepettoai.cloudfunctions.net"
@@ -30,18 +31,18 @@ pacing = Pacing(
 resolve_url = direct_url
 
 STATUSES = {
-    "pending": Status.PENDING,
-    "queued": Status.PENDING,
-    "starting": Status.PENDING,
-    "processing": Status.PENDING,
-    "running": Status.PENDING,
-    "success": Status.SUCCEEDED,
-    "succeeded": Status.SUCCEEDED,
-    "failed": Status.FAILED,
-    "failure": Status.FAILED,
-    "error": Status.FAILED,
-    "canceled": Status.FAILED,
-    "cancelled": Status.FAILED,
+    "pending": ProviderStatus.PENDING,
+    "queued": ProviderStatus.PENDING,
+    "starting": ProviderStatus.PENDING,
+    "processing": ProviderStatus.PENDING,
+    "running": ProviderStatus.PENDING,
+    "success": ProviderStatus.SUCCEEDED,
+    "succeeded": ProviderStatus.SUCCEEDED,
+    "failed": ProviderStatus.FAILED,
+    "failure": ProviderStatus.FAILED,
+    "error": ProviderStatus.FAILED,
+    "canceled": ProviderStatus.FAILED,
+    "cancelled": ProviderStatus.FAILED,
 }
 
 
@@ -56,10 +57,10 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         raise ProviderProtocolError("expected {'status': ...} from Gepetto")
     raw = body["status"]
-    status = STATUSES.get(raw.lower(), Status.UNKNOWN)
-    if status is Status.FAILED:
+    status = STATUSES.get(raw.lower(), ProviderStatus.UNKNOWN)
+    if status is ProviderStatus.FAILED:
         return Observation(status, raw, message=_message(body))
-    if status is not Status.SUCCEEDED:
+    if status is not ProviderStatus.SUCCEEDED:
         return Observation(status, raw)
     outputs = body.get("output")
     urls = outputs if isinstance(outputs, list) else [outputs]

@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jobcourier.errors import ProviderProtocolError, ProviderTransient
-from jobcourier.model import Observation, Output, Status
-from jobcourier.providers.base import ProviderApi, raise_for_status
-from jobcourier.schedule import Pacing
+from jobcourier.model import Observation, Output, ProviderStatus
+from jobcourier.pacing import Pacing
+from jobcourier.ports import ProviderApi
+from jobcourier.providers.base import raise_for_status
 
 name = "sellerpic"
 default_base_url = "https://api.sellerpic.ai"
@@ -49,19 +50,21 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     statuses = [str(item.get("status", "")).upper() for item in items]
     raw = ",".join(statuses)[:200] or "EMPTY"
     if not items or any(s in RUNNING for s in statuses):
-        return Observation(Status.PENDING, raw)
+        return Observation(ProviderStatus.PENDING, raw)
     if any(s not in ("SUCCESS", "FAILED") for s in statuses):
-        return Observation(Status.UNKNOWN, raw)
+        return Observation(ProviderStatus.UNKNOWN, raw)
     outputs = tuple(_output(item) for item in items)
     failed = sum(1 for o in outputs if o.error is not None)
     if failed == len(outputs):
         return Observation(
-            Status.FAILED,
+            ProviderStatus.FAILED,
             raw,
             outputs=outputs,
             message="; ".join(o.error or "" for o in outputs)[:500],
         )
-    return Observation(Status.PARTIAL if failed else Status.SUCCEEDED, raw, outputs=outputs)
+    return Observation(
+        ProviderStatus.PARTIAL if failed else ProviderStatus.SUCCEEDED, raw, outputs=outputs
+    )
 
 
 def resolve_url(api: ProviderApi, output: Output) -> str:

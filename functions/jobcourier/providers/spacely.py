@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 
 from jobcourier.errors import ProviderProtocolError
-from jobcourier.model import Observation, Output, Status
-from jobcourier.providers.base import ProviderApi, direct_url, raise_for_status
-from jobcourier.schedule import Pacing
+from jobcourier.model import Observation, Output, ProviderStatus
+from jobcourier.pacing import Pacing
+from jobcourier.ports import ProviderApi
+from jobcourier.providers.base import direct_url, raise_for_status
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,12 @@ webhook_job_id = None  # Spacely does not call back
 resolve_url = direct_url
 
 STATUSES = {
-    "processing": Status.PENDING,
-    "pending": Status.PENDING,
-    "queued": Status.PENDING,
-    "success": Status.SUCCEEDED,
-    "failed": Status.FAILED,
-    "error": Status.FAILED,
+    "processing": ProviderStatus.PENDING,
+    "pending": ProviderStatus.PENDING,
+    "queued": ProviderStatus.PENDING,
+    "success": ProviderStatus.SUCCEEDED,
+    "failed": ProviderStatus.FAILED,
+    "error": ProviderStatus.FAILED,
 }
 
 
@@ -53,14 +54,16 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     if not isinstance(data, dict) or not isinstance(data.get("status"), str):
         raise ProviderProtocolError("expected {'data': {'status': ...}} from Spacely")
     raw = data["status"]
-    status = STATUSES.get(raw.lower(), Status.UNKNOWN)
-    if status is not Status.SUCCEEDED:
+    status = STATUSES.get(raw.lower(), ProviderStatus.UNKNOWN)
+    if status is not ProviderStatus.SUCCEEDED:
         return Observation(status, raw, message=_message(data))
     urls = data.get("result")
     if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
         raise ProviderProtocolError("expected 'result' to be a list of URLs on success")
     if not urls:
-        return Observation(Status.FAILED, raw, message="Spacely reported success with no result")
+        return Observation(
+            ProviderStatus.FAILED, raw, message="Spacely reported success with no result"
+        )
     return Observation(status, raw, outputs=tuple(Output(url=u) for u in urls))
 
 

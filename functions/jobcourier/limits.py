@@ -1,0 +1,40 @@
+"""Every limit of time the function keeps, in one place, and how they nest.
+
+One invocation, from the outside in:
+
+    function timeout                   540 s   infra/ (tests/infra ties it to these)
+      DISPATCH_DEADLINE                530 s   Cloud Tasks stops waiting for an answer
+        COPY_CUTOFF                    8 min   a copy still running is abandoned (retried later)
+          DELIVERY_BUDGET              5 min   no new copy starts after it
+
+So an invocation always answers before Cloud Tasks gives up on it. One job, over its life:
+
+    deadline                           the submission's deadline_seconds, or the provider's
+      + COPY_GRACE                     30 min  a job the provider finished may still be copied
+      + LOST_CHAIN_GRACE               60 min  no manifest by then: its polling chain was lost
+
+A poll task is tried at most MAX_TASK_ATTEMPTS times (the queues' retry_config in infra/); the
+last attempt settles what would otherwise be dropped. Nothing is scheduled further ahead than
+MAX_SCHEDULE_AHEAD, which Cloud Tasks refuses, so no deadline exceeds MAX_DEADLINE.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+DISPATCH_DEADLINE = timedelta(seconds=530)
+COPY_CUTOFF = timedelta(minutes=8)
+DELIVERY_BUDGET = timedelta(minutes=5)
+
+COPY_GRACE = timedelta(minutes=30)
+LOST_CHAIN_GRACE = COPY_GRACE + timedelta(minutes=30)
+
+MAX_TASK_ATTEMPTS = 12
+
+MAX_DEADLINE = timedelta(days=30)
+MAX_SCHEDULE_AHEAD = MAX_DEADLINE - timedelta(hours=1)
+
+
+def is_final_attempt(retry_count: int) -> bool:
+    """Whether a task delivery with this X-CloudTasks-TaskRetryCount is the queue's last."""
+    return retry_count >= MAX_TASK_ATTEMPTS - 1
