@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    results = {}
+    results: dict[str, list[tuple[float, int]]] = {}
     for _ in range(args.runs):  # interleaved, so a noisy neighbour hits every path alike
         for name, imports in PATHS.items():
             results.setdefault(name, []).append(measure(imports))

@@ -140,7 +140,8 @@ def _checks_seen(stack: Stack, provider: str, job_id: str) -> int:
 
 def _manifest(job_id: str) -> str:
     blob = storage.Client().bucket(BUCKET).blob(f"spacely/{job_id}/manifest.json")
-    return blob.download_as_text()
+    text: str = blob.download_as_text()
+    return text
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ class Process:
             time.sleep(0.1)
 
     def tail(self, lines: int = 30) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
@@ -69,6 +70,7 @@ class Process:
         if self._popen.poll() is None:
             os.killpg(self._popen.pid, signal.SIGKILL)
             self._popen.wait()
+        self._log.close()
 
     def stop(self) -> None:
         if self._popen.poll() is None:

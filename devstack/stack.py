@@ -130,7 +130,7 @@ class Stack:
             **provider_env(self.fakes),
         }
 
-    def submit(self, provider: str, job_id: str, **extra: Any) -> requests.Response:
+    def submit(self, provider: str, job_id: str | int, **extra: Any) -> requests.Response:
         body = {"provider": provider, "job_id": job_id, **extra}
         return requests.post(f"{self.url}/jobs", json=body, timeout=10)
 

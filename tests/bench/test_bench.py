@@ -7,6 +7,7 @@ import io
 import json
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "bench" / "workloads" / "refer
 KEYS = {"policy", "checks_per_job", "lag_p50_s", "lag_p95_s", "lag_max_s", "pacing_violations"}
 
 
-def run_cli(path: Path) -> dict[str, dict]:
+def run_cli(path: Path) -> dict[str, dict[str, Any]]:
     out = io.StringIO()
     with redirect_stdout(out):
         bench.main(["--workload", str(path)])
@@ -45,7 +46,7 @@ def workloads(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, dict[str, dict]]:
+def results(tmp_path_factory) -> dict[str, dict[str, dict[str, Any]]]:
     return {name: run_cli(path) for name, path in workloads(tmp_path_factory.mktemp("w")).items()}
 
 

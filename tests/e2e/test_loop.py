@@ -8,6 +8,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import google_crc32c
 import pytest
@@ -140,7 +141,7 @@ def test_a_job_survives_its_instance_being_killed_mid_chain(stack: Stack):
     served = stack.spacely.add_job(job, pending_checks=8, files=2)
     assert stack.submit("spacely", job).status_code == 202
 
-    def calls() -> list:
+    def calls() -> list[Any]:
         return [
             c
             for c in stack.spacely.status_calls("/api/v1/generate/poll-result")

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -32,7 +33,7 @@ def root(modules: dict[str, tf.Module]) -> tf.Module:
 
 
 @pytest.fixture(scope="session")
-def cloudbuild() -> dict:
+def cloudbuild() -> dict[str, Any]:
     with (REPO / "cloudbuild.yaml").open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

@@ -5,6 +5,7 @@ plan, apply of that plan, smoke check of the deployed function)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -39,18 +40,18 @@ def _resolve(text: str, substitutions: dict[str, str]) -> str:
     return text
 
 
-def _step(cloudbuild: dict, step_id: str) -> dict:
+def _step(cloudbuild: dict[str, Any], step_id: str) -> dict[str, Any]:
     for step in cloudbuild["steps"]:
         if step.get("id") == step_id:
             return step
     raise KeyError(f"expected a step with id {step_id!r}")
 
 
-def _script(step: dict) -> str:
+def _script(step: dict[str, Any]) -> str:
     return " ".join(str(a) for a in [step.get("entrypoint", ""), *step.get("args", [])])
 
 
-def _ancestors(cloudbuild: dict, step_id: str) -> set[str]:
+def _ancestors(cloudbuild: dict[str, Any], step_id: str) -> set[str]:
     steps = {s["id"]: s for s in cloudbuild["steps"]}
     order = [s["id"] for s in cloudbuild["steps"]]
     seen: set[str] = set()
@@ -69,13 +70,13 @@ def _ancestors(cloudbuild: dict, step_id: str) -> set[str]:
     return seen
 
 
-def test_every_step_has_a_unique_id(cloudbuild: dict) -> None:
+def test_every_step_has_a_unique_id(cloudbuild: dict[str, Any]) -> None:
     ids = [step.get("id") for step in cloudbuild["steps"]]
     assert all(ids), "every step needs an id"
     assert len(ids) == len(set(ids))
 
 
-def test_every_image_is_pinned(cloudbuild: dict) -> None:
+def test_every_image_is_pinned(cloudbuild: dict[str, Any]) -> None:
     substitutions = cloudbuild["substitutions"]
     for step in cloudbuild["steps"]:
         image = _resolve(step["name"], substitutions)
@@ -86,7 +87,9 @@ def test_every_image_is_pinned(cloudbuild: dict) -> None:
         assert re.search(r"[0-9]+\.[0-9]+", tag), f"{step['id']}: {image} is not pinned"
 
 
-def test_custom_substitutions_start_with_underscore_and_have_defaults(cloudbuild: dict) -> None:
+def test_custom_substitutions_start_with_underscore_and_have_defaults(
+    cloudbuild: dict[str, Any],
+) -> None:
     substitutions = cloudbuild["substitutions"]
     assert all(name.startswith("_") for name in substitutions)
     text = (REPO / "cloudbuild.yaml").read_text(encoding="utf-8")
@@ -98,14 +101,14 @@ def test_custom_substitutions_start_with_underscore_and_have_defaults(cloudbuild
     assert unused == set()
 
 
-def test_nothing_project_specific_is_hard_coded(cloudbuild: dict) -> None:
+def test_nothing_project_specific_is_hard_coded(cloudbuild: dict[str, Any]) -> None:
     text = (REPO / "cloudbuild.yaml").read_text(encoding="utf-8")
     assert not re.search(r"gs://[a-z0-9]", text), "bucket names come from substitutions"
     assert "iam.gserviceaccount.com" not in text
     assert "-var=project_id=${PROJECT_ID}" in text
 
 
-def test_install_lint_and_tests_from_the_lock_file(cloudbuild: dict) -> None:
+def test_install_lint_and_tests_from_the_lock_file(cloudbuild: dict[str, Any]) -> None:
     assert _step(cloudbuild, "install")["args"] == ["uv", "sync", "--frozen"]
     assert "ruff check" in _script(_step(cloudbuild, "lint"))
     assert "ruff format --check" in _script(_step(cloudbuild, "lint"))
@@ -115,14 +118,14 @@ def test_install_lint_and_tests_from_the_lock_file(cloudbuild: dict) -> None:
     assert "reports/junit.xml" in cloudbuild["artifacts"]["objects"]["paths"]
 
 
-def test_failing_tests_fail_the_build(cloudbuild: dict) -> None:
+def test_failing_tests_fail_the_build(cloudbuild: dict[str, Any]) -> None:
     # The test step keeps going so the report can be kept; the next step must fail for it.
     report = _script(_step(cloudbuild, "test-report"))
     assert 'exit "$$status"' in report
     assert "test-report" in _ancestors(cloudbuild, "deploy")
 
 
-def test_terraform_fmt_init_validate_plan(cloudbuild: dict) -> None:
+def test_terraform_fmt_init_validate_plan(cloudbuild: dict[str, Any]) -> None:
     assert _step(cloudbuild, "tf-fmt")["args"][:3] == ["fmt", "-check", "-recursive"]
     assert "init" in _step(cloudbuild, "tf-init")["args"]
     assert "validate" in _step(cloudbuild, "tf-validate")["args"]
@@ -133,7 +136,9 @@ def test_terraform_fmt_init_validate_plan(cloudbuild: dict) -> None:
         assert image.startswith("hashicorp/terraform:"), f"{step_id}: {image}"
 
 
-def test_terraform_image_satisfies_required_version(cloudbuild: dict, root: tf.Module) -> None:
+def test_terraform_image_satisfies_required_version(
+    cloudbuild: dict[str, Any], root: tf.Module
+) -> None:
     image = _resolve(_step(cloudbuild, "tf-plan")["name"], cloudbuild["substitutions"])
     major, minor = (int(x) for x in image.rsplit(":", 1)[1].split(".")[:2])
     required = root.terraform[0]["required_version"]
@@ -143,7 +148,7 @@ def test_terraform_image_satisfies_required_version(cloudbuild: dict, root: tf.M
     assert (int(floor[1]), int(floor[2])) <= (major, minor) < (int(ceiling[1]), int(ceiling[2]))
 
 
-def test_deploy_applies_the_reviewed_plan_after_lint_and_tests(cloudbuild: dict) -> None:
+def test_deploy_applies_the_reviewed_plan_after_lint_and_tests(cloudbuild: dict[str, Any]) -> None:
     deploy = _script(_step(cloudbuild, "deploy"))
     assert re.search(r"terraform -chdir=infra apply .*tfplan", deploy)
     scripts = " ".join(_script(step) for step in cloudbuild["steps"])
@@ -156,7 +161,7 @@ def test_deploy_applies_the_reviewed_plan_after_lint_and_tests(cloudbuild: dict)
     [('call GET "/jobs/spacely/', "404"), ("call POST /jobs", "400")],
 )
 def test_smoke_check_calls_the_deployed_function(
-    cloudbuild: dict, request_line: str, status: str
+    cloudbuild: dict[str, Any], request_line: str, status: str
 ) -> None:
     smoke = _step(cloudbuild, "smoke")
     script = _script(smoke)
@@ -167,7 +172,7 @@ def test_smoke_check_calls_the_deployed_function(
     assert f"= {status} ]" in following
 
 
-def test_deploy_records_both_functions_urls(cloudbuild: dict, root: tf.Module) -> None:
+def test_deploy_records_both_functions_urls(cloudbuild: dict[str, Any], root: tf.Module) -> None:
     deploy = _script(_step(cloudbuild, "deploy"))
     for output in ("function_url", "webhook_url"):
         assert f"output -raw {output} > /workspace/{output}" in deploy
@@ -183,7 +188,7 @@ def test_deploy_records_both_functions_urls(cloudbuild: dict, root: tf.Module) -
     ],
 )
 def test_smoke_check_calls_the_public_webhook_function_anonymously(
-    cloudbuild: dict, request_line: str, status: str
+    cloudbuild: dict[str, Any], request_line: str, status: str
 ) -> None:
     """Without a token a callback is refused by the function itself (IAM would say 403), and
     the webhook function serves nothing but webhooks."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Any
 
 import pytest
 
@@ -22,26 +23,26 @@ def function(root: tf.Module) -> tf.Block:
 
 
 @pytest.fixture(scope="module")
-def build_config(function: tf.Block) -> dict:
+def build_config(function: tf.Block) -> dict[str, Any]:
     return tf.first(function.body["build_config"])
 
 
 @pytest.fixture(scope="module")
-def service_config(function: tf.Block) -> dict:
+def service_config(function: tf.Block) -> dict[str, Any]:
     return tf.first(function.body["service_config"])
 
 
 @pytest.fixture(scope="module")
-def environment(service_config: dict) -> dict[str, str]:
+def environment(service_config: dict[str, Any]) -> dict[str, str]:
     return service_config["environment_variables"]
 
 
 @pytest.fixture(scope="module")
-def secret_environment(service_config: dict) -> dict[str, dict]:
+def secret_environment(service_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["key"]: entry for entry in service_config["secret_environment_variables"]}
 
 
-def test_runtime_and_entry_point(build_config: dict) -> None:
+def test_runtime_and_entry_point(build_config: dict[str, Any]) -> None:
     assert build_config["runtime"] == "python312"
     assert build_config["entry_point"] == "jobcourier"
 
@@ -55,7 +56,7 @@ def test_entry_point_is_a_function_in_main_py() -> None:
 
 
 def test_source_is_the_functions_directory_named_by_its_hash(
-    root: tf.Module, build_config: dict
+    root: tf.Module, build_config: dict[str, Any]
 ) -> None:
     storage_source = tf.first(tf.first(build_config["source"])["storage_source"])
     assert "google_storage_bucket_object.source.name" in storage_source["object"]
@@ -82,24 +83,26 @@ def test_deployable_source_declares_its_dependencies() -> None:
 
 
 def test_environment_variable_names_are_ones_the_code_reads(
-    environment: dict, secret_environment: dict
+    environment: dict[str, Any], secret_environment: dict[str, Any]
 ) -> None:
     unknown = (set(environment) | set(secret_environment)) - set(config.ENVIRONMENT_VARIABLES)
     assert unknown == set(), "set on the function but never read by jobcourier.config"
 
 
-def test_required_configuration_is_set(environment: dict) -> None:
+def test_required_configuration_is_set(environment: dict[str, Any]) -> None:
     for name in (config.BUCKET, config.QUEUE, config.SELF_URL, config.INVOKER_SA):
         assert name in environment, f"{name} is required in production"
     assert "module.results_bucket.name" in environment[config.BUCKET]
     assert "google_service_account.invoker.email" in environment[config.INVOKER_SA]
 
 
-def test_no_local_only_variable_reaches_production(environment: dict) -> None:
+def test_no_local_only_variable_reaches_production(environment: dict[str, Any]) -> None:
     assert config.LOCAL_ONLY_VARIABLES & set(environment) == set()
 
 
-def test_self_url_is_the_predictable_function_url(root: tf.Module, environment: dict) -> None:
+def test_self_url_is_the_predictable_function_url(
+    root: tf.Module, environment: dict[str, Any]
+) -> None:
     # Reading the URL from the function itself would be a cycle; the 2nd gen URL is fixed.
     assert environment[config.SELF_URL] == "${local.function_url}"
     assert root.locals["function_url"] == (
@@ -111,7 +114,9 @@ def test_terraform_knows_the_same_providers_as_the_code(root: tf.Module) -> None
     assert tuple(root.locals["providers"]) == config.PROVIDERS
 
 
-def test_default_queue_and_one_queue_per_provider(root: tf.Module, environment: dict) -> None:
+def test_default_queue_and_one_queue_per_provider(
+    root: tf.Module, environment: dict[str, Any]
+) -> None:
     call = root.module_calls["poll_queue"]
     assert call["source"] == "./modules/poll_queue"
     assert call["for_each"] == '${toset(concat(["default"], local.providers))}'
@@ -129,7 +134,7 @@ def test_queue_names_are_variables_with_distinct_valid_ids(root: tf.Module) -> N
         assert re.fullmatch(r"[A-Za-z0-9-]{1,100}", name), name
 
 
-def test_queue_module_outputs_the_full_name_the_code_validates(modules: dict) -> None:
+def test_queue_module_outputs_the_full_name_the_code_validates(modules: dict[str, Any]) -> None:
     output = modules["poll_queue"].outputs["id"]["value"]
     assert "projects/%s/locations/%s/queues/%s" in output
     assert "google_cloud_tasks_queue.queue.project" in output
@@ -138,7 +143,7 @@ def test_queue_module_outputs_the_full_name_the_code_validates(modules: dict) ->
 
 
 def test_each_provider_key_is_a_secret_environment_variable(
-    root: tf.Module, secret_environment: dict
+    root: tf.Module, secret_environment: dict[str, Any]
 ) -> None:
     secrets = root.resource("google_secret_manager_secret", "provider_key").body
     assert secrets["for_each"] == "${toset(local.providers)}"
@@ -152,7 +157,7 @@ def test_each_provider_key_is_a_secret_environment_variable(
     assert set(secret_environment) == {config.api_key_env_var(p) for p in config.PROVIDERS}
 
 
-def test_key_values_never_pass_through_terraform(modules: dict) -> None:
+def test_key_values_never_pass_through_terraform(modules: dict[str, Any]) -> None:
     blocks = list(tf.all_blocks(modules))
     assert not [b.address for b in blocks if b.type == "google_secret_manager_secret_version"]
     for module in modules.values():
@@ -161,7 +166,9 @@ def test_key_values_never_pass_through_terraform(modules: dict) -> None:
             assert not variable.get("sensitive"), f"{name}: no secret value is a variable"
 
 
-def test_function_timeout_leaves_room_for_streaming(root: tf.Module, service_config: dict) -> None:
+def test_function_timeout_leaves_room_for_streaming(
+    root: tf.Module, service_config: dict[str, Any]
+) -> None:
     assert service_config["timeout_seconds"] == "${var.function_timeout_seconds}"
     assert 300 <= root.variables["function_timeout_seconds"]["default"] <= 1800
     assert service_config["max_instance_request_concurrency"] == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_results_writer_role_holds_what_the_code_uses_and_no_more(root: tf.Modul
 
 
 def test_results_writer_role_is_bound_on_the_results_bucket_only(
-    root: tf.Module, modules: dict
+    root: tf.Module, modules: dict[str, Any]
 ) -> None:
     call = root.module_calls["results_bucket"]
     assert call["object_writer_role"] == "${google_project_iam_custom_role.results_writer.name}"
@@ -107,7 +108,7 @@ def test_results_writer_role_is_bound_on_the_results_bucket_only(
     assert writer["member"] == "${each.value}"
 
 
-def test_runtime_enqueues_on_each_poll_queue_only(root: tf.Module, modules: dict) -> None:
+def test_runtime_enqueues_on_each_poll_queue_only(root: tf.Module, modules: dict[str, Any]) -> None:
     path = EDGES / "cloud_tasks.py"
     if not path.exists():
         pytest.skip("functions/jobcourier/edges/cloud_tasks.py does not exist yet")
@@ -151,7 +152,7 @@ PUBLIC_BINDINGS = {
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 
-def _run_invoker_bindings(root: tf.Module) -> dict[str, dict]:
+def _run_invoker_bindings(root: tf.Module) -> dict[str, dict[str, Any]]:
     return {b.name: b.body for b in root.of_type("google_cloud_run_v2_service_iam_member")}
 
 
@@ -172,7 +173,7 @@ def test_invoker_may_invoke_the_main_function_only(root: tf.Module) -> None:
     assert set(bindings) == set(on_main) | set(on_webhooks), "a binding on another service"
 
 
-def _public_grants(modules: dict) -> set[tuple[str, str]]:
+def _public_grants(modules: dict[str, Any]) -> set[tuple[str, str]]:
     found = set()
     for block in tf.all_blocks(modules):
         for key, value in tf.walk(block.body):
@@ -183,13 +184,13 @@ def _public_grants(modules: dict) -> set[tuple[str, str]]:
     return found
 
 
-def test_unauthenticated_invocation_only_on_the_webhook_function(modules: dict) -> None:
+def test_unauthenticated_invocation_only_on_the_webhook_function(modules: dict[str, Any]) -> None:
     assert _public_grants(modules) == PUBLIC_BINDINGS
     validation = modules[""].variables["invoker_members"]["validation"]
     assert "allUsers" in str(validation) and "allAuthenticatedUsers" in str(validation)
 
 
-def test_the_public_check_catches_allusers_anywhere_else(modules: dict) -> None:
+def test_the_public_check_catches_allusers_anywhere_else(modules: dict[str, Any]) -> None:
     """The test above must fail if allUsers appears anywhere but the webhook binding."""
     planted = tf.Block(
         "resource",
@@ -226,7 +227,7 @@ def test_public_grant_is_invoke_only_and_on_the_webhook_service(root: tf.Module)
     assert env["JOBCOURIER_WEBHOOKS_ONLY"] == "1", "a public function must serve webhooks only"
 
 
-def test_no_primitive_role_anywhere(modules: dict) -> None:
+def test_no_primitive_role_anywhere(modules: dict[str, Any]) -> None:
     for block in tf.all_blocks(modules):
         for key, value in tf.walk(block.body):
             if key in {"role", "roles"}:
@@ -239,7 +240,7 @@ def test_no_primitive_role_anywhere(modules: dict) -> None:
         assert not re.search(r"roles/(owner|editor|viewer)\b", text)
 
 
-def test_bindings_are_on_resources_not_the_project(modules: dict) -> None:
+def test_bindings_are_on_resources_not_the_project(modules: dict[str, Any]) -> None:
     """The only project-level grant is the build account's log writer: build logs have no
     narrower resource to be granted on."""
     project_level = [

@@ -4,6 +4,7 @@ variables, provider versions with a floor and a ceiling."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -14,26 +15,26 @@ STANDARD_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
 
 
 @pytest.mark.parametrize("name", ["", "poll_queue", "results_bucket"])
-def test_module_has_the_standard_files(modules: dict, name: str) -> None:
+def test_module_has_the_standard_files(modules: dict[str, Any], name: str) -> None:
     module = modules[name]
     for file_name in STANDARD_FILES:
         assert (module.path / file_name).exists(), f"{module.path}/{file_name}"
 
 
-def test_every_variable_is_typed_and_described(modules: dict) -> None:
+def test_every_variable_is_typed_and_described(modules: dict[str, Any]) -> None:
     for name, module in modules.items():
         for var_name, variable in module.variables.items():
             assert "type" in variable, f"{name or 'root'}: variable {var_name} has no type"
             assert len(variable.get("description", "")) > 10, f"{var_name} has no description"
 
 
-def test_every_output_is_described(modules: dict) -> None:
+def test_every_output_is_described(modules: dict[str, Any]) -> None:
     for module in modules.values():
         for out_name, output in module.outputs.items():
             assert output.get("description"), out_name
 
 
-def test_providers_have_a_version_floor_and_ceiling(modules: dict) -> None:
+def test_providers_have_a_version_floor_and_ceiling(modules: dict[str, Any]) -> None:
     for name, module in modules.items():
         required = [p for block in module.terraform for p in block.get("required_providers", [])]
         assert required, f"{name or 'root'} declares no required_providers"

@@ -3,10 +3,12 @@ documented limits (PROVIDERS.md)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.infra import tf
 
 
-def test_results_bucket_is_private_and_recoverable(modules: dict) -> None:
+def test_results_bucket_is_private_and_recoverable(modules: dict[str, Any]) -> None:
     bucket = modules["results_bucket"].resource("google_storage_bucket", "results").body
     assert bucket["uniform_bucket_level_access"] is True
     assert bucket["public_access_prevention"] == "enforced"
@@ -15,7 +17,7 @@ def test_results_bucket_is_private_and_recoverable(modules: dict) -> None:
     assert "lifecycle_rule" in bucket["dynamic"][0], "lifecycle rules come from a variable"
 
 
-def test_manifest_notifications_reach_the_topic(modules: dict) -> None:
+def test_manifest_notifications_reach_the_topic(modules: dict[str, Any]) -> None:
     module = modules["results_bucket"]
     notification = module.resource("google_storage_notification", "finalize").body
     assert notification["event_types"] == ["OBJECT_FINALIZE"]
@@ -27,7 +29,7 @@ def test_manifest_notifications_reach_the_topic(modules: dict) -> None:
     assert publisher["member"] == "${data.google_storage_project_service_account.gcs.member}"
 
 
-def _queue_defaults(root: tf.Module, provider: str) -> tuple[dict, dict]:
+def _queue_defaults(root: tf.Module, provider: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return (
         root.variables["queue_rate_limits"]["default"][provider],
         root.variables["queue_retry_configs"]["default"][provider],
@@ -59,7 +61,9 @@ def test_fliki_retries_back_off_exponentially(root: tf.Module) -> None:
     )
 
 
-def test_every_queue_retries_a_bounded_number_of_times(root: tf.Module, modules: dict) -> None:
+def test_every_queue_retries_a_bounded_number_of_times(
+    root: tf.Module, modules: dict[str, Any]
+) -> None:
     for route, retry in root.variables["queue_retry_configs"]["default"].items():
         assert 1 <= retry["max_attempts"] <= 100, route
         # 0 s: no time limit, so the attempts alone decide when a task is given up, and the

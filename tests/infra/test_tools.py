@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_terraform_is_formatted() -> None:
 
 
 @pytest.fixture(scope="module")
-def checkov_report(checkov: Path) -> dict:
+def checkov_report(checkov: Path) -> dict[str, Any]:
     result = subprocess.run(
         [
             str(checkov),
@@ -56,7 +57,7 @@ def checkov_report(checkov: Path) -> dict:
     return report[0] if isinstance(report, list) else report
 
 
-def test_checkov_finds_no_failed_check(checkov_report: dict) -> None:
+def test_checkov_finds_no_failed_check(checkov_report: dict[str, Any]) -> None:
     summary = checkov_report["summary"]
     failed = [
         f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
@@ -68,7 +69,7 @@ def test_checkov_finds_no_failed_check(checkov_report: dict) -> None:
     assert failed == []
 
 
-def test_every_checkov_skip_says_why(checkov_report: dict) -> None:
+def test_every_checkov_skip_says_why(checkov_report: dict[str, Any]) -> None:
     unjustified = [
         f"{c['check_id']} {c['resource']}"
         for c in checkov_report["results"]["skipped_checks"]

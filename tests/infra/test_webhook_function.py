@@ -5,6 +5,7 @@ that the private main function performs (docs/deploy.md, "Webhooks")."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ RUNTIME = "${google_service_account.runtime.member}"
 TOKEN_SECRET = "${google_secret_manager_secret.webhook_token.secret_id}"
 
 
-def _service_config(root: tf.Module, name: str) -> dict:
+def _service_config(root: tf.Module, name: str) -> dict[str, Any]:
     block = root.resource("google_cloudfunctions2_function", name)
     return tf.first(block.body["service_config"])
 
@@ -33,17 +34,17 @@ def webhooks(root: tf.Module) -> tf.Block:
 
 
 @pytest.fixture(scope="module")
-def service_config(root: tf.Module) -> dict:
+def service_config(root: tf.Module) -> dict[str, Any]:
     return _service_config(root, "webhooks")
 
 
 @pytest.fixture(scope="module")
-def environment(service_config: dict) -> dict[str, str]:
+def environment(service_config: dict[str, Any]) -> dict[str, str]:
     return service_config["environment_variables"]
 
 
 @pytest.fixture(scope="module")
-def secret_environment(service_config: dict) -> dict[str, dict]:
+def secret_environment(service_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     entries = service_config.get("secret_environment_variables", [])
     return {entry["key"]: entry for entry in entries}
 
@@ -68,7 +69,7 @@ def test_same_source_runtime_entry_point_and_build_as_the_main_function(
 
 
 def test_runs_as_the_runtime_account_with_small_sizing(
-    root: tf.Module, service_config: dict
+    root: tf.Module, service_config: dict[str, Any]
 ) -> None:
     # The runtime account already holds exactly what a webhook needs: get/create on the results
     # bucket, enqueue on the queues, actAs the invoker (test_iam_contract.py), plus the token.
@@ -85,18 +86,18 @@ def test_runs_as_the_runtime_account_with_small_sizing(
 
 
 def test_environment_variable_names_are_ones_the_code_reads(
-    environment: dict, secret_environment: dict
+    environment: dict[str, Any], secret_environment: dict[str, Any]
 ) -> None:
     unknown = (set(environment) | set(secret_environment)) - set(config.ENVIRONMENT_VARIABLES)
     assert unknown == set(), "set on the webhook function but never read by jobcourier.config"
 
 
-def test_serves_webhooks_only(environment: dict) -> None:
+def test_serves_webhooks_only(environment: dict[str, Any]) -> None:
     assert environment[config.WEBHOOKS_ONLY] == "1"
 
 
 def test_same_configuration_as_the_main_function_plus_webhooks_only(
-    root: tf.Module, environment: dict
+    root: tf.Module, environment: dict[str, Any]
 ) -> None:
     main = _service_config(root, "jobcourier")["environment_variables"]
     assert {k: v for k, v in environment.items() if k != config.WEBHOOKS_ONLY} == main
@@ -106,7 +107,7 @@ def test_same_configuration_as_the_main_function_plus_webhooks_only(
         assert config.queue_env_var(provider) in environment
 
 
-def test_self_url_is_the_main_function(root: tf.Module, environment: dict) -> None:
+def test_self_url_is_the_main_function(root: tf.Module, environment: dict[str, Any]) -> None:
     """The check a webhook schedules is a task to SELF_URL/poll: the main function performs it
     (it holds the provider keys and the invoker's run.invoker grant)."""
     assert environment[config.SELF_URL] == "${local.function_url}"
@@ -114,12 +115,12 @@ def test_self_url_is_the_main_function(root: tf.Module, environment: dict) -> No
     assert "webhook" not in root.locals["function_url"]
 
 
-def test_no_local_only_variable(environment: dict) -> None:
+def test_no_local_only_variable(environment: dict[str, Any]) -> None:
     assert config.LOCAL_ONLY_VARIABLES & set(environment) == set()
 
 
 def test_mounts_the_webhook_token_and_no_provider_key(
-    environment: dict, secret_environment: dict
+    environment: dict[str, Any], secret_environment: dict[str, Any]
 ) -> None:
     assert set(secret_environment) == {config.WEBHOOK_TOKEN}
     entry = secret_environment[config.WEBHOOK_TOKEN]
@@ -176,7 +177,7 @@ def test_outputs_give_the_base_url_and_each_callback_url(root: tf.Module) -> Non
 
 
 def test_the_deployed_environment_is_a_valid_webhooks_only_configuration(
-    environment: dict,
+    environment: dict[str, Any],
 ) -> None:
     """The webhook function's environment, with stand-in values, parses as the code expects:
     webhooks only, a token, no provider key."""
@@ -202,7 +203,7 @@ def test_the_deployed_environment_is_a_valid_webhooks_only_configuration(
     ("provider", "body"),
     [("gepetto", {"id": "j-1", "output": None}), ("fliki", {"data": {"id": "j-1"}})],
 )
-def test_a_webhook_needs_no_provider_key(provider: str, body: dict) -> None:
+def test_a_webhook_needs_no_provider_key(provider: str, body: dict[str, Any]) -> None:
     """What makes mounting no key safe: handling a callback reads the store, records or
     schedules, and never builds a provider client (which would need the key)."""
     world = World(api=None)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from jobcourier.model import JobKey, PollTask
 from tests.integration.conftest import MAIN, Harness
@@ -23,7 +24,7 @@ print(json.dumps({"status": answer.status_code, "body": answer.json,
 """
 
 
-def first_check_in_a_new_instance(job_id: str) -> dict:
+def first_check_in_a_new_instance(job_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     task = PollTask(JobKey("spacely", job_id), now, now + timedelta(hours=1))
     done = subprocess.run(

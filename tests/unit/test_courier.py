@@ -6,6 +6,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def world(*script) -> World:
     return w
 
 
-def manifest(w: World, key: JobKey = KEY) -> dict:
+def manifest(w: World, key: JobKey = KEY) -> dict[str, Any]:
     return json.loads(w.store.objects[f"{key.folder}/manifest.json"])
 
 

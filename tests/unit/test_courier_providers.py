@@ -10,6 +10,7 @@ import pytest
 
 from jobcourier.errors import DownloadExpired, NoRoute
 from jobcourier.model import JobKey, TaskKind
+from jobcourier.ports import ApiResponse
 from jobcourier.validation import Submission
 from tests.fakes import ScriptedApi, World, json_answer
 from tests.unit.test_courier import manifest, run_chain
@@ -80,7 +81,7 @@ def test_webhooks_for_settled_jobs_and_for_providers_without_webhooks():
 SELLERPIC = JobKey("sellerpic", "1234567890123")
 
 
-def sellerpic_answer(*statuses: str) -> object:
+def sellerpic_answer(*statuses: str) -> ApiResponse:
     items = [
         {
             "id": 900 + n,
@@ -94,7 +95,7 @@ def sellerpic_answer(*statuses: str) -> object:
     return json_answer({"code": 0, "data": {"resultList": items}, "success": True, "traceId": "t"})
 
 
-def link(url: str) -> object:
+def link(url: str) -> ApiResponse:
     return json_answer({"code": 0, "data": {"name": "x", "status": "SUCCESS", "fileUrl": url}})
 
 

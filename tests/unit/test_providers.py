@@ -3,6 +3,8 @@ canonical outcomes. [doc] documented, [code] seen in public clients, [guess] our
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from jobcourier.errors import (
@@ -69,7 +71,7 @@ def test_gepetto_webhook_body():  # [doc] {"id": ..., "output": ...}
 
 
 # -- SellerPic ---------------------------------------------------------------------------------
-def sp(items: list[dict], code: int = 0) -> dict:
+def sp(items: list[dict[str, Any]], code: int = 0) -> dict[str, Any]:
     return {
         "code": code,
         "data": {"resultList": items},
@@ -79,7 +81,9 @@ def sp(items: list[dict], code: int = 0) -> dict:
     }
 
 
-def item(status: str, n: int = 1, url: str = "https://cdn.sellerpic.test/p.png", **extra) -> dict:
+def item(
+    status: str, n: int = 1, url: str = "https://cdn.sellerpic.test/p.png", **extra
+) -> dict[str, Any]:
     return {
         "id": 900 + n,
         "fileUrl": url,

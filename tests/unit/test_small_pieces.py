@@ -56,7 +56,7 @@ def test_backoff_grows_caps_and_honours_the_minimum_and_retry_after():
     delays = [policy.next_delay(pacing, h(n), rand=lambda: 0.5) for n in range(1, 12)]
     assert delays[0] == pacing.min_interval_s
     assert delays == sorted(delays) and delays[-1] == pacing.max_interval_s
-    jittered = {policy.next_delay(pacing, h(1), rand=lambda r=r: r) for r in (0.0, 1.0)}
+    jittered = {policy.next_delay(pacing, h(1), rand=lambda r=r: r) for r in (0.0, 1.0)}  # type: ignore[misc]
     assert all(d >= pacing.min_interval_s for d in jittered)
     assert policy.next_delay(pacing, h(1), retry_after_s=90, rand=lambda: 0.5) == 90
     assert policy.next_delay(pacing, h(1), auth_fault=True, rand=lambda: 0.5) == 600

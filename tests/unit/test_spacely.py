@@ -119,4 +119,4 @@ def test_retry_after_as_an_http_date():
     )
     with pytest.raises(ProviderTransient) as caught:
         spacely.check(api, "ref")
-    assert caught.value.retry_after_s > 3600
+    assert caught.value.retry_after_s is not None and caught.value.retry_after_s > 3600
