@@ -1,4 +1,4 @@
-"""Fake Fliki: GET /v1/generate/status?fileId= with a Bearer key (seed 004).
+"""Fake Fliki: GET /v1/generate/status?fileId= with a Bearer key (docs/providers.md#fliki).
 
 Progress rises with each check; the result is a video that can be large: it is produced in
 chunks on the fly, never held whole."""

@@ -1,4 +1,4 @@
-"""Fake Gepetto: GET /v1/job/{id} with a Bearer key (seed 002)."""
+"""Fake Gepetto: GET /v1/job/{id} with a Bearer key (docs/providers.md#gepetto)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Fake SellerPic: GET /v1/api/generate?id= and /v1/api/download?id=&downloadFormat= (seed 003).
+"""Fake SellerPic: GET /v1/api/generate?id= and /v1/api/download?id=&downloadFormat=
+(docs/providers.md#sellerpic).
 
 Every download call hands out a new link; links can be made to expire (403) once."""
 

@@ -1,4 +1,5 @@
-"""Fake Spacely: GET /api/v1/generate/poll-result?refId=ID with X-API-KEY (seeds 000/001)."""
+"""Fake Spacely: GET /api/v1/generate/poll-result?refId=ID with X-API-KEY
+(docs/providers.md#spacely)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every environment variable the function reads, bound in this one place (see CONTRACT.md)."""
+"""Every environment variable the function reads, bound in this one place
+(docs/contract.md#configuration)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The main function Terraform deploys is the one the code expects: source, entry point, runtime,
-environment variable names, queues and provider keys (CONTRACT.md, "Configuration")."""
+environment variable names, queues and provider keys (docs/contract.md#configuration)."""
 
 from __future__ import annotations
 

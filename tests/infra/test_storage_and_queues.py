@@ -1,5 +1,5 @@
 """The results bucket, its notifications, and the queues' pacing against the providers'
-documented limits (PROVIDERS.md)."""
+documented limits (docs/providers.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gepetto, SellerPic and Fliki: documented payloads (seeds 002-004, PROVIDERS.md) mapped to
+"""Gepetto, SellerPic and Fliki: documented payloads (docs/providers.md) mapped to
 canonical outcomes. [doc] documented, [code] seen in public clients, [guess] our choice."""
 
 from __future__ import annotations

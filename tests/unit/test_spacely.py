@@ -1,4 +1,4 @@
-"""Spacely's documented answers (seeds 000/001) mapped to canonical outcomes."""
+"""Spacely's documented answers (docs/providers.md#spacely) mapped to canonical outcomes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fliki (seed 004): GET /v1/generate/status?fileId=ID with a Bearer key.
+"""Fliki (docs/providers.md#fliki): GET /v1/generate/status?fileId=ID with a Bearer key.
 
 {"fileId", "status", "progress"?, "download"?}. The status words are not listed: public
 clients treat "success" with a download as done, "error" and "canceled" as failed, and a

@@ -1,4 +1,4 @@
-"""Gepetto (seed 002): GET /v1/job/{id} with a Bearer key.
+"""Gepetto (docs/providers.md#gepetto): GET /v1/job/{id} with a Bearer key.
 
 A job created with a webhook starts as {"status": "pending", "id": ...} and ends as
 {"status": "success", "output": "<image URL>", "mode": ..., "createdAt": ...}. A failure status

@@ -1,4 +1,4 @@
-"""SellerPic (seed 003): GET /v1/api/generate?id=TASK_ID with a Bearer key.
+"""SellerPic (docs/providers.md#sellerpic): GET /v1/api/generate?id=TASK_ID with a Bearer key.
 
 {"code": 0, "data": {"resultList": [{"id", "fileUrl", "status", "errorCode", "errorMsg"}]},
 "msg", "success", "traceId"}: code 0 is ok; 30003 is the account's concurrency ceiling

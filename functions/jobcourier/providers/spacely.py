@@ -1,4 +1,4 @@
-"""Spacely enterprise API (seeds 000/001).
+"""Spacely enterprise API (docs/providers.md#spacely).
 
 GET /api/v1/generate/poll-result?refId=ID with X-API-KEY answers
 {"data": {"status": "processing" | "success", "result": [png urls]}}; "failed" is handled by
