@@ -14,6 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import requests
+from requests.adapters import HTTPAdapter
+
+# A deployed function's URL: not loopback, so requests to it carry an ID token.
+REMOTE = "https://europe-west1-project.cloudfunctions.net/jobcourier"
 PROVIDERS = ("spacely", "gepetto", "sellerpic", "fliki")
 SUBMISSION_FIELDS = {"provider", "job_id", "deadline_seconds", "labels", "callback_url", "replay"}
 NOT_SUCCEEDED = {"failed", "timed_out", "partial", "canceled"}
@@ -90,6 +95,8 @@ class FakeFunction:
         self.seen: list[Seen] = []
         # (method, path) -> answers served first, whatever the route would say
         self.canned: dict[tuple[str, str], list[Canned]] = {}
+        # how a job not submitted yet will go once it is: (status GETs, manifest)
+        self.plans: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self.token_ttl_s = 3600
         self.tokens_minted: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -122,6 +129,10 @@ class FakeFunction:
         job = Job(provider, job_id, **fields)
         self.jobs[(provider, job_id)] = job
         return job
+
+    def plan(self, provider: str, job_id: str, settle_after: int, then: dict[str, Any]) -> None:
+        """Once submitted, the job settles with `then` at its `settle_after`th status check."""
+        self.plans[(provider, job_id)] = (settle_after, then)
 
     def answer(
         self, method: str, path: str, status: int, body: Any, content_type: str = ""
@@ -207,7 +218,14 @@ class FakeFunction:
             return 202, {**self._pending(job), "replayed": True}
         if job is not None:
             return 202, {**self._pending(job), "duplicate": True}
-        job = self.add(provider, job_id, labels=dict(body.get("labels") or {}))
+        settle_after, then = self.plans.get((provider, job_id), (None, None))
+        job = self.add(
+            provider,
+            job_id,
+            labels=dict(body.get("labels") or {}),
+            settle_after=settle_after,
+            then=then,
+        )
         return 202, self._pending(job)
 
     def _status(self, provider: str, job_id: str) -> tuple[int, Any]:
@@ -296,3 +314,37 @@ def unsigned_jwt(claims: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+class RecordingTokens:
+    """A token source that records the audiences it was asked for."""
+
+    def __init__(self) -> None:
+        self.audiences: list[str] = []
+
+    def __call__(self, audience: str) -> str:
+        self.audiences.append(audience)
+        return f"id-token-{len(self.audiences)}"
+
+
+class Rerouting(HTTPAdapter):
+    """Sends what the client addresses to REMOTE to the fake instead, so that a non-loopback
+    URL can be tested on this machine; records the requests as the client made them."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__()
+        self.to = to
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent.append(request.copy())
+        request.url = (request.url or "").replace(REMOTE, self.to, 1)
+        return super().send(request, **kwargs)
+
+
+def rerouted(fake: FakeFunction) -> tuple[requests.Session, Rerouting]:
+    """A session whose requests to REMOTE reach the fake."""
+    session = requests.Session()
+    adapter = Rerouting(fake.url)
+    session.mount("https://", adapter)
+    return session, adapter

@@ -287,7 +287,7 @@ class Client:
         job_id: str,
         *,
         timeout: float | None = None,
-        interval: float = 1.0,
+        interval: float = 0.5,
         max_interval: float = 10.0,
         on_change: Callable[[JobAnswer], None] | None = None,
     ) -> JobAnswer:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
-from requests.adapters import HTTPAdapter
 
 from jobcourier.client import (
     Client,
@@ -31,54 +28,12 @@ from jobcourier.client import (
     WaitTimedOut,
     is_loopback,
 )
-from tests.fake_function import FakeFunction, manifest
-
-REMOTE = "https://europe-west1-project.cloudfunctions.net/jobcourier"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeFunction]:
-    server = FakeFunction()
-    try:
-        yield server
-    finally:
-        server.stop()
+from tests.fake_function import REMOTE, FakeFunction, RecordingTokens, manifest, rerouted
 
 
 @pytest.fixture
 def client(fake: FakeFunction) -> Client:
     return Client(fake.url, token_source=RecordingTokens())
-
-
-class RecordingTokens:
-    def __init__(self) -> None:
-        self.audiences: list[str] = []
-
-    def __call__(self, audience: str) -> str:
-        self.audiences.append(audience)
-        return f"id-token-{len(self.audiences)}"
-
-
-class Rerouting(HTTPAdapter):
-    """Sends what the client addresses to REMOTE to the fake instead, so that a non-loopback
-    URL can be tested on this machine; records the requests as the client made them."""
-
-    def __init__(self, to: str) -> None:
-        super().__init__()
-        self.to = to
-        self.sent: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, **kwargs):  # type: ignore[override]
-        self.sent.append(request.copy())
-        request.url = (request.url or "").replace(REMOTE, self.to, 1)
-        return super().send(request, **kwargs)
-
-
-def rerouted(fake: FakeFunction) -> tuple[requests.Session, Rerouting]:
-    session = requests.Session()
-    adapter = Rerouting(fake.url)
-    session.mount("https://", adapter)
-    return session, adapter
 
 
 # -- submit, status, cancel, replay ----------------------------------------------------------
