@@ -240,11 +240,8 @@ def job_details(provider: str, job_id: str, answer: JobAnswer) -> str:
 
 def jobs_table(jobs: Iterable[PendingJob]) -> str:
     return table(
-        ("PROVIDER", "JOB ID", "STATE", "CHECKS", "LAST STATUS", "NEXT CHECK AT", "DEADLINE AT"),
-        [
-            (j.provider, j.job_id, j.state, j.checks, j.last_status, j.next_check_at, j.deadline_at)
-            for j in jobs
-        ],
+        ("PROVIDER", "JOB ID", "STATE", "CHECKS", "LAST STATUS", "NEXT CHECK AT"),
+        [(j.provider, j.job_id, j.state, j.checks, j.last_status, j.next_check_at) for j in jobs],
     )
 
 
