@@ -204,10 +204,10 @@ class GoogleIdTokens:
                 credentials.refresh(request)
         except google.auth.exceptions.GoogleAuthError as exc:
             raise CredentialsMissing(
-                f"no Google ID token for {audience}: {exc}. Set GOOGLE_APPLICATION_CREDENTIALS "
-                "to a service account key, or to credentials made by `gcloud auth "
-                "application-default login --impersonate-service-account=SA`, or run where "
-                "the metadata server answers"
+                f"no Google ID token for {audience}: {str(exc).rstrip('.')}. Point "
+                "GOOGLE_APPLICATION_CREDENTIALS at a service account key, or at the file "
+                "that `gcloud auth application-default login --impersonate-service-account=SA` "
+                "writes, or run where the metadata server answers"
             ) from exc
         return str(credentials.token)
 
