@@ -33,6 +33,7 @@ EXIT_OK = 0
 EXIT_JOB_NOT_SUCCEEDED = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer killed by it
 CELL_CHARS = 60  # provider text and job ids are printed at most this long
 MESSAGE_CHARS = 120
 
@@ -47,7 +48,7 @@ exit status:
   0  the job (or the request) succeeded; a job still pending
   1  the job ended otherwise: failed, partial, timed_out, canceled
   2  usage or connection error, or an error answer (400, 404 unknown job, 409, 5xx)
-  {EXIT_INTERRUPTED}  interrupted
+  {EXIT_INTERRUPTED}  interrupted; {EXIT_BROKEN_PIPE}: the reader of the output went away
 """
 
 
@@ -81,6 +82,9 @@ def main(
         return _fail(exc.message)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `jobcourier list | head`: the reader went away
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -405,6 +409,15 @@ def _say(text: str) -> None:
 def _fail(message: str) -> int:
     print(f"jobcourier: error: {clip(message, 1000)}", file=sys.stderr, flush=True)
     return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (a test's capture)
+        pass
 
 
 def _tolerate_unencodable_output() -> None:

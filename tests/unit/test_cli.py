@@ -199,6 +199,23 @@ def test_the_installed_command_prints_no_traceback_on_a_refused_connection():
             assert done.stderr == f"jobcourier: error: cannot reach {url}: connection refused\n"
 
 
+def test_a_reader_that_goes_away_gets_no_traceback(fake: FakeFunction):
+    for n in range(2000):  # more than a pipe holds: the command is still writing at the close
+        fake.add("spacely", f"job-{n:05d}-" + "x" * 40)
+    reader = subprocess.Popen(
+        [str(SCRIPT), "--url", fake.url, "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.readline()
+    reader.stdout.close()  # as `jobcourier list | head -1` does
+    err = reader.stderr.read()
+    assert reader.wait(timeout=60) == 141
+    assert err == ""
+
+
 # -- submit --wait, wait, cancel, replay -----------------------------------------------------
 def test_submit_wait_prints_each_change_of_state(capsys, fake: FakeFunction):
     done = manifest("spacely", "j", "succeeded", sizes=(1024, 2048, 1_250_000))
