@@ -573,8 +573,13 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 def _base_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        usable = usable and not (parts.query or parts.fragment) and parts.port != 0
+    except ValueError:  # a bracket left open, a port that is no port
+        usable = False
+    if not usable:
         raise UsageError(
             f"the function URL must look like https://HOST[/PATH]. Found: {_clip(url)}"
         )

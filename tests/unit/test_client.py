@@ -290,7 +290,18 @@ def test_a_settled_state_is_read_from_the_manifest_when_the_answer_lacks_one(
     assert answer.state == "succeeded" and answer.succeeded
 
 
-@pytest.mark.parametrize("url", ["", "ftp://host/x", "jobcourier.example", "https://h/x?a=1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "ftp://host/x",
+        "jobcourier.example",
+        "https://h/x?a=1",
+        "http://[::1",
+        "http://host:99999",
+        "http://host:port",
+    ],
+)
 def test_a_url_that_is_not_http_is_a_usage_error(url: str):
     with pytest.raises(UsageError, match="the function URL must look like"):
         Client(url)
