@@ -38,8 +38,18 @@ def test_every_runtime_dependency_is_pinned_in_requirements_txt():
     text = (ROOT / "functions" / "requirements.txt").read_text()
     for name in (
         "functions-framework==3.10.2",
+        "google-auth==2.62.2",
         "google-cloud-storage==3.17.1",
         "google-cloud-tasks==2.26.0",
         "requests==2.34.2",
     ):
         assert name in text
+
+
+def test_the_project_itself_is_not_a_requirement():
+    # The function's source is uploaded as it is; only its dependencies are installed.
+    text = (ROOT / "functions" / "requirements.txt").read_text()
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    assert not [ln for ln in lines if ln.startswith(("jobcourier", "-e", ".", "file:"))]
