@@ -1,6 +1,6 @@
 output "function_name" {
   description = "Name of the main (private) function (and of its Cloud Run service)."
-  value       = google_cloudfunctions2_function.jobcourier.name
+  value       = module.main_function.name
 }
 
 output "function_url" {
@@ -10,22 +10,22 @@ output "function_url" {
 
 output "function_uri" {
   description = "The function's Cloud Run (run.app) URI, as reported by the API."
-  value       = google_cloudfunctions2_function.jobcourier.service_config[0].uri
+  value       = module.main_function.uri
 }
 
 output "webhook_function_name" {
   description = "Name of the public webhook function (and of its Cloud Run service)."
-  value       = google_cloudfunctions2_function.webhooks.name
+  value       = module.webhook_function.name
 }
 
 output "webhook_url" {
   description = "Base URL of the public webhook function; it serves only POST /webhooks/{provider}?token=TOKEN."
-  value       = google_cloudfunctions2_function.webhooks.url
+  value       = module.webhook_function.url
 }
 
 output "webhook_callback_urls" {
   description = "Callback URL to give each provider that calls back, with <token> standing for the value of the webhook token secret (never output here: it lives in Secret Manager only)."
-  value       = { for p in local.webhook_providers : p => "${google_cloudfunctions2_function.webhooks.url}/webhooks/${p}?token=<token>" }
+  value       = { for p in local.webhook_providers : p => "${module.webhook_function.url}/webhooks/${p}?token=<token>" }
 }
 
 output "webhook_token_secret" {

@@ -14,31 +14,34 @@ from tests.infra.conftest import INFRA, REPO
 
 
 @pytest.fixture(scope="module")
-def function(root: tf.Module) -> tf.Block:
-    """The main (private) function; the public webhook function is test_webhook_function.py's."""
-    functions = {b.name for b in root.of_type("google_cloudfunctions2_function")}
-    assert functions == {"jobcourier", "webhooks"}, "the main function and the webhook function"
-    return root.resource("google_cloudfunctions2_function", "jobcourier")
+def function(root: tf.Module) -> dict:
+    """The main (private) function; the public webhook function is test_webhook_function.py's.
+    Both are calls of infra/modules/function (test_function_module.py checks that it passes
+    what it is given to the function unchanged)."""
+    assert root.of_type("google_cloudfunctions2_function") == [], "functions are module calls"
+    calls = {n for n, c in root.module_calls.items() if c["source"] == "./modules/function"}
+    assert calls == {"main_function", "webhook_function"}, "the main and the webhook function"
+    return tf.function_call(root, "main_function")
 
 
 @pytest.fixture(scope="module")
-def build_config(function: tf.Block) -> dict:
-    return tf.first(function.body["build_config"])
+def build_config(function: dict) -> dict:
+    return function["build"]
 
 
 @pytest.fixture(scope="module")
-def service_config(function: tf.Block) -> dict:
-    return tf.first(function.body["service_config"])
+def service_config(function: dict) -> dict:
+    return function
 
 
 @pytest.fixture(scope="module")
-def environment(service_config: dict) -> dict[str, str]:
-    return service_config["environment_variables"]
+def environment(function: dict) -> dict[str, str]:
+    return function["environment_variables"]
 
 
 @pytest.fixture(scope="module")
-def secret_environment(service_config: dict) -> dict[str, dict]:
-    return {entry["key"]: entry for entry in service_config["secret_environment_variables"]}
+def secret_environment(function: dict) -> dict[str, dict]:
+    return {entry["key"]: entry for entry in function["secret_environment_variables"]}
 
 
 def test_runtime_and_entry_point(build_config: dict) -> None:
@@ -57,8 +60,7 @@ def test_entry_point_is_a_function_in_main_py() -> None:
 def test_source_is_the_functions_directory_named_by_its_hash(
     root: tf.Module, build_config: dict
 ) -> None:
-    storage_source = tf.first(tf.first(build_config["source"])["storage_source"])
-    assert "google_storage_bucket_object.source.name" in storage_source["object"]
+    assert "google_storage_bucket_object.source.name" in build_config["source_object"]
 
     archives = [d for d in root.data if d.type == "archive_file"]
     assert len(archives) == 1
@@ -164,7 +166,6 @@ def test_key_values_never_pass_through_terraform(modules: dict) -> None:
 def test_function_timeout_leaves_room_for_streaming(root: tf.Module, service_config: dict) -> None:
     assert service_config["timeout_seconds"] == "${var.function_timeout_seconds}"
     assert 300 <= root.variables["function_timeout_seconds"]["default"] <= 1800
-    assert service_config["max_instance_request_concurrency"] == 1
     assert service_config["service_account_email"] == "${google_service_account.runtime.email}"
 
 

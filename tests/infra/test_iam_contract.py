@@ -141,8 +141,8 @@ def test_runtime_reads_each_provider_key_secret_only(root: tf.Module) -> None:
     assert binding.body["member"] == RUNTIME
 
 
-MAIN_SERVICE = "${google_cloudfunctions2_function.jobcourier.service_config[0].service}"
-WEBHOOK_SERVICE = "${google_cloudfunctions2_function.webhooks.service_config[0].service}"
+MAIN_SERVICE = "${module.main_function.service}"
+WEBHOOK_SERVICE = "${module.webhook_function.service}"
 # The single public grant of the deployment (docs/deploy.md, "Webhooks"): providers call back
 # unsigned, so the webhook function's Cloud Run service, and nothing else, is open to allUsers.
 PUBLIC_BINDINGS = {
@@ -221,8 +221,7 @@ def test_public_grant_is_invoke_only_and_on_the_webhook_service(root: tf.Module)
         "role": "roles/run.invoker",
         "member": "allUsers",
     }
-    webhooks = root.resource("google_cloudfunctions2_function", "webhooks").body
-    env = tf.first(webhooks["service_config"])["environment_variables"]
+    env = tf.function_call(root, "webhook_function")["environment_variables"]
     assert env["JOBCOURIER_WEBHOOKS_ONLY"] == "1", "a public function must serve webhooks only"
 
 
