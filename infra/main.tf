@@ -14,8 +14,10 @@
  *
  * Who can do what (everything bound on the resource, member by member):
  *   runtime SA  - enqueue on the poll queues; create/get/list/delete objects in the results bucket;
- *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys
- *                 and the webhook token. Both functions run as it.
+ *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys,
+ *                 the callback signing secret and the webhook token. Both functions run as it;
+ *                 the main function mounts the keys and the callback secret, the webhook
+ *                 function the token only.
  *   invoker SA  - run.invoker on the main function's Cloud Run service. Nothing else.
  *   build SA    - read the source bucket, push to the function's image repository, write logs.
  *   GCS agent   - publish to the notification topic.
@@ -184,6 +186,28 @@ resource "google_secret_manager_secret_iam_member" "runtime_reads_webhook_token"
   member    = google_service_account.runtime.member
 }
 
+# The key that signs the callbacks the main function sends (JOBCOURIER_CALLBACK_SECRET, Standard
+# Webhooks: "whsec_" + base64 of random bytes). Like the keys: the secret only; the operator adds
+# its version (docs/deploy.md, "Callback signing secret"). Read by the runtime account on behalf
+# of the main function, which alone mounts it: the webhook function sends no callback.
+resource "google_secret_manager_secret" "callback_secret" {
+  project             = var.project_id
+  secret_id           = "${var.secret_id_prefix}callback-secret"
+  labels              = var.labels
+  deletion_protection = var.deletion_protection
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_reads_callback_secret" {
+  project   = google_secret_manager_secret.callback_secret.project
+  secret_id = google_secret_manager_secret.callback_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.runtime.member
+}
+
 # ---------------------------------------------------------------------------------------------
 # Function source and build
 # ---------------------------------------------------------------------------------------------
@@ -337,10 +361,16 @@ module "main_function" {
       secret  = google_secret_manager_secret.provider_key["fliki"].secret_id
       version = var.provider_key_versions.fliki
     },
+    {
+      key     = "JOBCOURIER_CALLBACK_SECRET"
+      secret  = google_secret_manager_secret.callback_secret.secret_id
+      version = var.callback_secret_version
+    },
   ]
 
   depends_on = [
     google_secret_manager_secret_iam_member.runtime_reads_provider_key,
+    google_secret_manager_secret_iam_member.runtime_reads_callback_secret,
     google_storage_bucket_iam_member.build_reads_source,
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_project_iam_member.build_writes_logs,

@@ -33,6 +33,11 @@ output "webhook_token_secret" {
   value       = google_secret_manager_secret.webhook_token.secret_id
 }
 
+output "callback_secret" {
+  description = "Secret ID of the key that signs callbacks (JOBCOURIER_CALLBACK_SECRET, main function only): add a version to it (docs/deploy.md, \"Callback signing secret\")."
+  value       = google_secret_manager_secret.callback_secret.secret_id
+}
+
 output "results_bucket" {
   description = "Results bucket name (JOBCOURIER_BUCKET)."
   value       = module.results_bucket.name

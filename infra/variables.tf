@@ -316,7 +316,7 @@ variable "queue_log_sampling_ratio" {
 
 variable "secret_id_prefix" {
   type        = string
-  description = "Prefix of the secret IDs; the secrets are <prefix><provider>-api-key and <prefix>webhook-token."
+  description = "Prefix of the secret IDs; the secrets are <prefix><provider>-api-key, <prefix>callback-secret and <prefix>webhook-token."
   default     = "jobcourier-"
 }
 
@@ -341,8 +341,19 @@ variable "provider_key_versions" {
   }
 }
 
+variable "callback_secret_version" {
+  type        = string
+  description = "Secret version the main function reads the key that signs its callbacks from (JOBCOURIER_CALLBACK_SECRET): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Callback signing secret\"."
+  default     = "latest"
+
+  validation {
+    condition     = var.callback_secret_version == "latest" || can(regex("^[1-9][0-9]*$", var.callback_secret_version))
+    error_message = "callback_secret_version is \"latest\" or a version number."
+  }
+}
+
 variable "deletion_protection" {
   type        = bool
-  description = "Refuse to destroy the provider key secrets and the webhook token secret. Set false (and apply) before `terraform destroy`."
+  description = "Refuse to destroy the secrets (provider keys, callback signing secret, webhook token). Set false (and apply) before `terraform destroy`."
   default     = true
 }

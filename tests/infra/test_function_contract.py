@@ -151,7 +151,55 @@ def test_each_provider_key_is_a_secret_environment_variable(
             f'${{google_secret_manager_secret.provider_key["{provider}"].secret_id}}'
         )
         assert entry["version"] == f"${{var.provider_key_versions.{provider}}}"
-    assert set(secret_environment) == {config.api_key_env_var(p) for p in config.PROVIDERS}
+    keys = {config.api_key_env_var(p) for p in config.PROVIDERS}
+    assert set(secret_environment) == keys | {config.CALLBACK_SECRET}
+
+
+def test_callback_secret_is_mounted_on_the_main_function_only(
+    root: tf.Module, environment: dict, secret_environment: dict
+) -> None:
+    """The key that signs callbacks (Standard Webhooks): a secret, given to the main function,
+    which sends the callbacks, and to no other."""
+    secret = root.resource("google_secret_manager_secret", "callback_secret").body
+    assert secret["secret_id"] == "${var.secret_id_prefix}callback-secret"
+    assert secret["deletion_protection"] == "${var.deletion_protection}"
+    entry = secret_environment[config.CALLBACK_SECRET]
+    assert entry["secret"] == "${google_secret_manager_secret.callback_secret.secret_id}"
+    assert entry["version"] == "${var.callback_secret_version}"
+    assert root.variables["callback_secret_version"]["default"] == "latest"
+    assert config.CALLBACK_SECRET not in environment, "a secret, never plain text"
+    webhooks = tf.function_call(root, "webhook_function")
+    mounted = {e["key"] for e in webhooks["secret_environment_variables"]}
+    assert config.CALLBACK_SECRET not in mounted | set(webhooks["environment_variables"])
+    for call in root.module_calls.values():
+        if call["source"] != "./modules/function":
+            continue
+        secrets = [e["secret"] for e in call.get("secret_environment_variables", [])]
+        uses = [s for s in secrets if "callback_secret" in s]
+        assert uses == ([entry["secret"]] if call is root.module_calls["main_function"] else [])
+
+
+def test_callback_secret_is_read_by_the_runtime_account_on_that_secret_only(
+    root: tf.Module,
+) -> None:
+    readers = [
+        b
+        for b in root.of_type("google_secret_manager_secret_iam_member")
+        if "callback_secret" in str(b.body["secret_id"])
+    ]
+    assert [b.name for b in readers] == ["runtime_reads_callback_secret"]
+    binding = readers[0].body
+    assert binding["secret_id"] == "${google_secret_manager_secret.callback_secret.secret_id}"
+    assert binding["role"] == "roles/secretmanager.secretAccessor"
+    assert binding["member"] == "${google_service_account.runtime.member}"
+    assert "for_each" not in binding
+    depends_on = root.module_calls["main_function"]["depends_on"]
+    assert "${google_secret_manager_secret_iam_member.runtime_reads_callback_secret}" in depends_on
+    webhooks_depends_on = root.module_calls["webhook_function"]["depends_on"]
+    assert not [d for d in webhooks_depends_on if "callback" in d]
+    assert root.outputs["callback_secret"]["value"] == (
+        "${google_secret_manager_secret.callback_secret.secret_id}"
+    )
 
 
 def test_key_values_never_pass_through_terraform(modules: dict) -> None:
