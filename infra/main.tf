@@ -18,7 +18,9 @@
  *                 the callback signing secret and the webhook token. Both functions run as it;
  *                 the main function mounts the keys and the callback secret, the webhook
  *                 function the token only.
- *   invoker SA  - run.invoker on the main function's Cloud Run service. Nothing else.
+ *   invoker SA  - run.invoker on the main function's Cloud Run service. Nothing else. Poll tasks
+ *                 and the Cloud Scheduler sweep job (POST /sweep) carry its OIDC token.
+ *   Cloud Scheduler's service agent - mint OIDC tokens for the invoker SA (that account only).
  *   build SA    - read the source bucket, push to the function's image repository, write logs.
  *   GCS agent   - publish to the notification topic.
  *   allUsers    - run.invoker on the webhook function's Cloud Run service, and nowhere else.
@@ -460,6 +462,66 @@ resource "google_cloud_run_v2_service_iam_member" "webhooks_public" {
   name     = module.webhook_function.service
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The sweep: Cloud Scheduler calls POST /sweep, which settles jobs whose polling chain was lost
+# ---------------------------------------------------------------------------------------------
+
+data "google_project" "project" {
+  project_id = var.project_id
+}
+
+locals {
+  # Cloud Scheduler's service agent: it mints the OIDC token a job carries, as the job's account.
+  scheduler_service_agent = "serviceAccount:service-${data.google_project.project.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+}
+
+# Token minting for the invoker account only. Cloud Scheduler's service agent already holds
+# roles/cloudscheduler.serviceAgent on the project (iam.serviceAccounts.getOpenIdToken among
+# others), granted when the API is enabled; projects that enabled the API before 2019-03-19, or
+# that lost that grant, answer every authenticated job with 403. This grant makes the one
+# permission the sweep needs explicit, on the one account it needs it for.
+resource "google_service_account_iam_member" "scheduler_mints_invoker_tokens" {
+  service_account_id = google_service_account.invoker.name
+  role               = "roles/iam.serviceAccountOpenIdTokenCreator"
+  member             = local.scheduler_service_agent
+}
+
+# The same identity as the poll tasks: the invoker account, whose only grant is run.invoker on
+# the main function's service, with the main function's URL as the token's audience.
+resource "google_cloud_scheduler_job" "sweep" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.function_name}-sweep"
+  description = "POST /sweep: settles as timed_out (chain_lost) every job whose deadline passed without a manifest."
+  schedule    = var.sweep_schedule
+  time_zone   = "Etc/UTC"
+  # As long as the function may take; a sweep that fails is simply made again at the next run.
+  attempt_deadline = "${var.function_timeout_seconds}s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${local.function_url}/sweep"
+    body        = base64encode("{}")
+    headers = {
+      "Content-Type" = "application/json"
+    }
+
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = local.function_url
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_v2_service_iam_member.poll_task_invoker,
+    google_service_account_iam_member.scheduler_mints_invoker_tokens,
+  ]
 }
 
 # The functions were resources of this module before they shared modules/function: the same

@@ -77,3 +77,8 @@ output "source_object" {
   description = "gs:// URI of the deployed source archive."
   value       = "gs://${google_storage_bucket.source.name}/${google_storage_bucket_object.source.name}"
 }
+
+output "sweep_job" {
+  description = "Full name of the Cloud Scheduler job that calls POST /sweep (run it now: gcloud scheduler jobs run NAME --location REGION)."
+  value       = google_cloud_scheduler_job.sweep.id
+}

@@ -147,6 +147,21 @@ variable "source_bucket_name" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The sweep: Cloud Scheduler calls POST /sweep
+# ---------------------------------------------------------------------------------------------
+
+variable "sweep_schedule" {
+  type        = string
+  description = "When Cloud Scheduler calls POST /sweep on the main function (unix-cron, UTC), which settles as timed_out every job whose deadline passed more than the grace ago without a manifest (a lost polling chain). Every 15 minutes by default."
+  default     = "*/15 * * * *"
+
+  validation {
+    condition     = can(regex("^\\S+( \\S+){4}$", var.sweep_schedule))
+    error_message = "sweep_schedule is a unix-cron expression of five fields, such as \"*/15 * * * *\"."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
 # Identities
 # ---------------------------------------------------------------------------------------------
 
