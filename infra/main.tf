@@ -524,6 +524,30 @@ resource "google_cloud_scheduler_job" "sweep" {
   ]
 }
 
+# ---------------------------------------------------------------------------------------------
+# Monitoring: log-based metrics, alert policies and a dashboard (infra/modules/monitoring,
+# runbook in docs/operations.md)
+# ---------------------------------------------------------------------------------------------
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  project_id            = var.project_id
+  metric_prefix         = var.function_name
+  service_names         = [module.main_function.service, module.webhook_function.service]
+  location              = var.region
+  queue_ids             = [for queue in module.poll_queue : queue.name]
+  notification_channels = var.notification_channels
+  labels                = var.labels
+
+  provider_failure_ratio          = var.alert_provider_failure_ratio
+  provider_failure_window_seconds = var.alert_provider_failure_window_seconds
+  stalled_after_hours             = var.alert_stalled_after_hours
+  queue_depth_threshold           = var.alert_queue_depth_threshold
+  queue_delay_threshold_seconds   = var.alert_queue_delay_threshold_seconds
+  server_errors_threshold         = var.alert_server_errors_threshold
+}
+
 # The functions were resources of this module before they shared modules/function: the same
 # objects under their new addresses, so the move is a no-op for the deployment.
 moved {

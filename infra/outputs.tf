@@ -82,3 +82,13 @@ output "sweep_job" {
   description = "Full name of the Cloud Scheduler job that calls POST /sweep (run it now: gcloud scheduler jobs run NAME --location REGION)."
   value       = google_cloud_scheduler_job.sweep.id
 }
+
+output "metric_types" {
+  description = "Metric types of jobcourier's log-based metrics, by name (docs/operations.md, \"Metrics\")."
+  value       = module.monitoring.metric_types
+}
+
+output "dashboard" {
+  description = "ID of the jobcourier dashboard (Cloud Monitoring, Dashboards)."
+  value       = module.monitoring.dashboard_id
+}

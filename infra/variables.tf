@@ -162,6 +162,52 @@ variable "sweep_schedule" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Monitoring: alert policies and their thresholds (docs/operations.md)
+# ---------------------------------------------------------------------------------------------
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels every alert policy notifies, as IDs (projects/P/notificationChannels/N: `gcloud beta monitoring channels list`). Empty: incidents show in the console only."
+  default     = []
+}
+
+variable "alert_provider_failure_ratio" {
+  type        = number
+  description = "Alert when more than this fraction of one provider's settled jobs ended failed or timed_out within alert_provider_failure_window_seconds."
+  default     = 0.25
+}
+
+variable "alert_provider_failure_window_seconds" {
+  type        = number
+  description = "Window of the provider failure ratio, in seconds (whole minutes, 300 to 86400)."
+  default     = 3600
+}
+
+variable "alert_stalled_after_hours" {
+  type        = number
+  description = "Alert when no job settled for this many hours while poll tasks stayed queued (1 to 23). Keep it above the longest deadline upstream submits plus an hour."
+  default     = 6
+}
+
+variable "alert_queue_depth_threshold" {
+  type        = number
+  description = "Alert when a poll queue holds more tasks than this for 30 minutes (about one task per job in flight)."
+  default     = 1000
+}
+
+variable "alert_queue_delay_threshold_seconds" {
+  type        = number
+  description = "Alert when a poll queue's p99 dispatch delay (how long due tasks wait) stays above this for 15 minutes."
+  default     = 300
+}
+
+variable "alert_server_errors_threshold" {
+  type        = number
+  description = "Alert when a function's service answers more than this many 5xx in 5 minutes."
+  default     = 5
+}
+
+# ---------------------------------------------------------------------------------------------
 # Identities
 # ---------------------------------------------------------------------------------------------
 
