@@ -119,7 +119,7 @@ variable "webhook_function_max_instances" {
 
 variable "webhook_secret_version" {
   type        = string
-  description = "Secret version the webhook function reads its shared callback secret from (JOBCOURIER_WEBHOOK_TOKEN): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Webhooks\"."
+  description = "Secret version the webhook function reads its shared webhook token from (JOBCOURIER_WEBHOOK_TOKEN): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Webhooks\"."
   default     = "latest"
 
   validation {
