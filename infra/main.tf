@@ -14,9 +14,13 @@
  *
  * Who can do what (everything bound on the resource, member by member):
  *   runtime SA  - enqueue on the poll queues; create/get/list/delete objects in the results bucket;
- *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys
- *                 and the webhook token. Both functions run as it.
- *   invoker SA  - run.invoker on the main function's Cloud Run service. Nothing else.
+ *                 actAs the invoker SA (to put its OIDC token on tasks); read the provider keys,
+ *                 the callback signing secret and the webhook token. Both functions run as it;
+ *                 the main function mounts the keys and the callback secret, the webhook
+ *                 function the token only.
+ *   invoker SA  - run.invoker on the main function's Cloud Run service. Nothing else. Poll tasks
+ *                 and the Cloud Scheduler sweep job (POST /sweep) carry its OIDC token.
+ *   Cloud Scheduler's service agent - mint OIDC tokens for the invoker SA (that account only).
  *   build SA    - read the source bucket, push to the function's image repository, write logs.
  *   GCS agent   - publish to the notification topic.
  *   allUsers    - run.invoker on the webhook function's Cloud Run service, and nowhere else.
@@ -184,6 +188,28 @@ resource "google_secret_manager_secret_iam_member" "runtime_reads_webhook_token"
   member    = google_service_account.runtime.member
 }
 
+# The key that signs the callbacks the main function sends (JOBCOURIER_CALLBACK_SECRET, Standard
+# Webhooks: "whsec_" + base64 of random bytes). Like the keys: the secret only; the operator adds
+# its version (docs/deploy.md, "Callback signing secret"). Read by the runtime account on behalf
+# of the main function, which alone mounts it: the webhook function sends no callback.
+resource "google_secret_manager_secret" "callback_secret" {
+  project             = var.project_id
+  secret_id           = "${var.secret_id_prefix}callback-secret"
+  labels              = var.labels
+  deletion_protection = var.deletion_protection
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_reads_callback_secret" {
+  project   = google_secret_manager_secret.callback_secret.project
+  secret_id = google_secret_manager_secret.callback_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.runtime.member
+}
+
 # ---------------------------------------------------------------------------------------------
 # Function source and build
 # ---------------------------------------------------------------------------------------------
@@ -268,83 +294,85 @@ resource "google_project_iam_member" "build_writes_logs" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The function
+# The functions: one source, two deployments (infra/modules/function)
 # ---------------------------------------------------------------------------------------------
 
-resource "google_cloudfunctions2_function" "jobcourier" {
-  #checkov:skip=CKV_GCP_124:Ingress defaults to ALLOW_ALL because upstream jobs and the Cloud Build smoke check call from outside any VPC; every request still needs an ID token of a principal holding run.invoker on this service (no allUsers binding, refused by variable validation). Set ingress_settings = "ALLOW_INTERNAL_ONLY" where all callers are internal (docs/deploy.md).
-  project     = var.project_id
-  location    = var.region
-  name        = var.function_name
-  description = "Polls generative-AI provider jobs through Cloud Tasks and streams their results into GCS."
-  labels      = var.labels
-
-  build_config {
+locals {
+  # Both functions build the same source the same way.
+  function_build = {
     runtime           = "python312"
     entry_point       = "jobcourier"
     service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.functions.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
+    source_bucket     = google_storage_bucket.source.name
+    source_object     = google_storage_bucket_object.source.name
   }
 
-  service_config {
-    service_account_email            = google_service_account.runtime.email
-    timeout_seconds                  = var.function_timeout_seconds
-    available_memory                 = var.function_memory
-    max_instance_count               = var.function_max_instances
-    min_instance_count               = 0
-    max_instance_request_concurrency = 1
-    ingress_settings                 = var.ingress_settings
-    all_traffic_on_latest_revision   = true
-
-    environment_variables = {
-      JOBCOURIER_BUCKET          = module.results_bucket.name
-      JOBCOURIER_QUEUE           = module.poll_queue["default"].id
-      JOBCOURIER_QUEUE_SPACELY   = module.poll_queue["spacely"].id
-      JOBCOURIER_QUEUE_GEPETTO   = module.poll_queue["gepetto"].id
-      JOBCOURIER_QUEUE_SELLERPIC = module.poll_queue["sellerpic"].id
-      JOBCOURIER_QUEUE_FLIKI     = module.poll_queue["fliki"].id
-      JOBCOURIER_SELF_URL        = local.function_url
-      JOBCOURIER_INVOKER_SA      = google_service_account.invoker.email
-    }
-
-    secret_environment_variables {
-      key        = "SPACELY_API_KEY"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.provider_key["spacely"].secret_id
-      version    = var.provider_key_versions.spacely
-    }
-
-    secret_environment_variables {
-      key        = "GEPETTO_API_KEY"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.provider_key["gepetto"].secret_id
-      version    = var.provider_key_versions.gepetto
-    }
-
-    secret_environment_variables {
-      key        = "SELLERPIC_API_KEY"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.provider_key["sellerpic"].secret_id
-      version    = var.provider_key_versions.sellerpic
-    }
-
-    secret_environment_variables {
-      key        = "FLIKI_API_KEY"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.provider_key["fliki"].secret_id
-      version    = var.provider_key_versions.fliki
-    }
+  # ...and read the same configuration: the bucket, the queues, the main function's URL (the
+  # target of every poll task, whoever creates it) and the invoker account the tasks carry.
+  function_environment = {
+    JOBCOURIER_BUCKET          = module.results_bucket.name
+    JOBCOURIER_QUEUE           = module.poll_queue["default"].id
+    JOBCOURIER_QUEUE_SPACELY   = module.poll_queue["spacely"].id
+    JOBCOURIER_QUEUE_GEPETTO   = module.poll_queue["gepetto"].id
+    JOBCOURIER_QUEUE_SELLERPIC = module.poll_queue["sellerpic"].id
+    JOBCOURIER_QUEUE_FLIKI     = module.poll_queue["fliki"].id
+    JOBCOURIER_SELF_URL        = local.function_url
+    JOBCOURIER_INVOKER_SA      = google_service_account.invoker.email
   }
+}
+
+# The main, private function. Ingress defaults to ALLOW_ALL because upstream jobs and the Cloud
+# Build smoke check call from outside any VPC; every request still needs an ID token of a
+# principal holding run.invoker on its service (no allUsers binding, refused by variable
+# validation). Set ingress_settings = "ALLOW_INTERNAL_ONLY" where all callers are internal.
+module "main_function" {
+  source = "./modules/function"
+
+  project_id            = var.project_id
+  location              = var.region
+  name                  = var.function_name
+  description           = "Polls generative-AI provider jobs through Cloud Tasks and streams their results into GCS."
+  labels                = var.labels
+  build                 = local.function_build
+  service_account_email = google_service_account.runtime.email
+  timeout_seconds       = var.function_timeout_seconds
+  available_memory      = var.function_memory
+  max_instance_count    = var.function_max_instances
+  ingress_settings      = var.ingress_settings
+  environment_variables = local.function_environment
+
+  secret_environment_variables = [
+    {
+      key     = "SPACELY_API_KEY"
+      secret  = google_secret_manager_secret.provider_key["spacely"].secret_id
+      version = var.provider_key_versions.spacely
+    },
+    {
+      key     = "GEPETTO_API_KEY"
+      secret  = google_secret_manager_secret.provider_key["gepetto"].secret_id
+      version = var.provider_key_versions.gepetto
+    },
+    {
+      key     = "SELLERPIC_API_KEY"
+      secret  = google_secret_manager_secret.provider_key["sellerpic"].secret_id
+      version = var.provider_key_versions.sellerpic
+    },
+    {
+      key     = "FLIKI_API_KEY"
+      secret  = google_secret_manager_secret.provider_key["fliki"].secret_id
+      version = var.provider_key_versions.fliki
+    },
+    {
+      key     = "JOBCOURIER_CALLBACK_SECRET"
+      secret  = google_secret_manager_secret.callback_secret.secret_id
+      version = var.callback_secret_version
+    },
+  ]
 
   depends_on = [
     google_secret_manager_secret_iam_member.runtime_reads_provider_key,
+    google_secret_manager_secret_iam_member.runtime_reads_callback_secret,
     google_storage_bucket_iam_member.build_reads_source,
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_project_iam_member.build_writes_logs,
@@ -357,7 +385,7 @@ resource "google_cloudfunctions2_function" "jobcourier" {
 resource "google_cloud_run_v2_service_iam_member" "poll_task_invoker" {
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.jobcourier.service_config[0].service
+  name     = module.main_function.service
   role     = "roles/run.invoker"
   member   = google_service_account.invoker.member
 }
@@ -367,7 +395,7 @@ resource "google_cloud_run_v2_service_iam_member" "caller" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.jobcourier.service_config[0].service
+  name     = module.main_function.service
   role     = "roles/run.invoker"
   member   = each.value
 }
@@ -383,59 +411,35 @@ resource "google_cloud_run_v2_service_iam_member" "caller" {
 # (JOBCOURIER_WEBHOOKS_ONLY), and no provider key is mounted here. It runs as the runtime account
 # because it needs exactly a subset of that account's grants (results bucket, queues, actAs the
 # invoker for the task's OIDC token) plus the webhook token, which that account also reads.
-resource "google_cloudfunctions2_function" "webhooks" {
-  #checkov:skip=CKV_GCP_124:Webhook endpoint must be public for unsigned provider callbacks (they come from the providers' servers, outside any VPC); it serves only /webhooks/*, requires a shared token, and can only trigger a status check through the provider's API.
-  project     = var.project_id
-  location    = var.region
-  name        = var.webhook_function_name
-  description = "Public endpoint for provider callbacks: POST /webhooks/{provider}?token=... schedules one status check of that job; nothing else."
-  labels      = var.labels
+module "webhook_function" {
+  source = "./modules/function"
 
-  build_config {
-    runtime           = "python312"
-    entry_point       = "jobcourier"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
+  project_id            = var.project_id
+  location              = var.region
+  name                  = var.webhook_function_name
+  description           = "Public endpoint for provider callbacks: POST /webhooks/{provider}?token=... schedules one status check of that job; nothing else."
+  labels                = var.labels
+  build                 = local.function_build
+  service_account_email = google_service_account.runtime.email
+  timeout_seconds       = var.webhook_function_timeout_seconds
+  available_memory      = var.webhook_function_memory
+  max_instance_count    = var.webhook_function_max_instances
+  # Public: providers call back from their own servers, outside any VPC.
+  ingress_settings = "ALLOW_ALL"
 
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
+  # JOBCOURIER_SELF_URL is the MAIN function: the scheduled check is a task to its /poll.
+  environment_variables = merge(local.function_environment, {
+    JOBCOURIER_WEBHOOKS_ONLY = "1"
+  })
 
-  service_config {
-    service_account_email            = google_service_account.runtime.email
-    timeout_seconds                  = var.webhook_function_timeout_seconds
-    available_memory                 = var.webhook_function_memory
-    max_instance_count               = var.webhook_function_max_instances
-    min_instance_count               = 0
-    max_instance_request_concurrency = 1
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-
-    # JOBCOURIER_SELF_URL is the MAIN function: the scheduled check is a task to its /poll.
-    environment_variables = {
-      JOBCOURIER_BUCKET          = module.results_bucket.name
-      JOBCOURIER_QUEUE           = module.poll_queue["default"].id
-      JOBCOURIER_QUEUE_SPACELY   = module.poll_queue["spacely"].id
-      JOBCOURIER_QUEUE_GEPETTO   = module.poll_queue["gepetto"].id
-      JOBCOURIER_QUEUE_SELLERPIC = module.poll_queue["sellerpic"].id
-      JOBCOURIER_QUEUE_FLIKI     = module.poll_queue["fliki"].id
-      JOBCOURIER_SELF_URL        = local.function_url
-      JOBCOURIER_INVOKER_SA      = google_service_account.invoker.email
-      JOBCOURIER_WEBHOOKS_ONLY   = "1"
-    }
-
-    # The only secret it mounts. No provider key: it never calls a provider.
-    secret_environment_variables {
-      key        = "JOBCOURIER_WEBHOOK_TOKEN"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.webhook_token.secret_id
-      version    = var.webhook_secret_version
-    }
-  }
+  # The only secret it mounts. No provider key: it never calls a provider.
+  secret_environment_variables = [
+    {
+      key     = "JOBCOURIER_WEBHOOK_TOKEN"
+      secret  = google_secret_manager_secret.webhook_token.secret_id
+      version = var.webhook_secret_version
+    },
+  ]
 
   depends_on = [
     google_secret_manager_secret_iam_member.runtime_reads_webhook_token,
@@ -455,7 +459,103 @@ resource "google_cloudfunctions2_function" "webhooks" {
 resource "google_cloud_run_v2_service_iam_member" "webhooks_public" {
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.webhooks.service_config[0].service
+  name     = module.webhook_function.service
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The sweep: Cloud Scheduler calls POST /sweep, which settles jobs whose polling chain was lost
+# ---------------------------------------------------------------------------------------------
+
+data "google_project" "project" {
+  project_id = var.project_id
+}
+
+locals {
+  # Cloud Scheduler's service agent: it mints the OIDC token a job carries, as the job's account.
+  scheduler_service_agent = "serviceAccount:service-${data.google_project.project.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+}
+
+# Token minting for the invoker account only. Cloud Scheduler's service agent already holds
+# roles/cloudscheduler.serviceAgent on the project (iam.serviceAccounts.getOpenIdToken among
+# others), granted when the API is enabled; projects that enabled the API before 2019-03-19, or
+# that lost that grant, answer every authenticated job with 403. This grant makes the one
+# permission the sweep needs explicit, on the one account it needs it for.
+resource "google_service_account_iam_member" "scheduler_mints_invoker_tokens" {
+  service_account_id = google_service_account.invoker.name
+  role               = "roles/iam.serviceAccountOpenIdTokenCreator"
+  member             = local.scheduler_service_agent
+}
+
+# The same identity as the poll tasks: the invoker account, whose only grant is run.invoker on
+# the main function's service, with the main function's URL as the token's audience.
+resource "google_cloud_scheduler_job" "sweep" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.function_name}-sweep"
+  description = "POST /sweep: settles as timed_out (chain_lost) every job whose deadline passed without a manifest."
+  schedule    = var.sweep_schedule
+  time_zone   = "Etc/UTC"
+  # As long as the function may take; a sweep that fails is simply made again at the next run.
+  attempt_deadline = "${var.function_timeout_seconds}s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${local.function_url}/sweep"
+    body        = base64encode("{}")
+    headers = {
+      "Content-Type" = "application/json"
+    }
+
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = local.function_url
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_v2_service_iam_member.poll_task_invoker,
+    google_service_account_iam_member.scheduler_mints_invoker_tokens,
+  ]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Monitoring: log-based metrics, alert policies and a dashboard (infra/modules/monitoring,
+# runbook in docs/operations.md)
+# ---------------------------------------------------------------------------------------------
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  project_id            = var.project_id
+  metric_prefix         = var.function_name
+  service_names         = [module.main_function.service, module.webhook_function.service]
+  location              = var.region
+  queue_ids             = [for queue in module.poll_queue : queue.name]
+  notification_channels = var.notification_channels
+  labels                = var.labels
+
+  provider_failure_ratio          = var.alert_provider_failure_ratio
+  provider_failure_window_seconds = var.alert_provider_failure_window_seconds
+  stalled_after_hours             = var.alert_stalled_after_hours
+  queue_depth_threshold           = var.alert_queue_depth_threshold
+  queue_delay_threshold_seconds   = var.alert_queue_delay_threshold_seconds
+  server_errors_threshold         = var.alert_server_errors_threshold
+}
+
+# The functions were resources of this module before they shared modules/function: the same
+# objects under their new addresses, so the move is a no-op for the deployment.
+moved {
+  from = google_cloudfunctions2_function.jobcourier
+  to   = module.main_function.google_cloudfunctions2_function.function
+}
+
+moved {
+  from = google_cloudfunctions2_function.webhooks
+  to   = module.webhook_function.google_cloudfunctions2_function.function
 }

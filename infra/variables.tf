@@ -119,7 +119,7 @@ variable "webhook_function_max_instances" {
 
 variable "webhook_secret_version" {
   type        = string
-  description = "Secret version the webhook function reads its shared callback secret from (JOBCOURIER_WEBHOOK_TOKEN): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Webhooks\"."
+  description = "Secret version the webhook function reads its shared webhook token from (JOBCOURIER_WEBHOOK_TOKEN): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Webhooks\"."
   default     = "latest"
 
   validation {
@@ -144,6 +144,67 @@ variable "source_bucket_name" {
   type        = string
   description = "Name of the bucket holding the zipped function source. Null means \"<project_id>-jobcourier-source\"."
   default     = null
+}
+
+# ---------------------------------------------------------------------------------------------
+# The sweep: Cloud Scheduler calls POST /sweep
+# ---------------------------------------------------------------------------------------------
+
+variable "sweep_schedule" {
+  type        = string
+  description = "When Cloud Scheduler calls POST /sweep on the main function (unix-cron, UTC), which settles as timed_out every job whose deadline passed more than the grace ago without a manifest (a lost polling chain). Every 15 minutes by default."
+  default     = "*/15 * * * *"
+
+  validation {
+    condition     = can(regex("^\\S+( \\S+){4}$", var.sweep_schedule))
+    error_message = "sweep_schedule is a unix-cron expression of five fields, such as \"*/15 * * * *\"."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Monitoring: alert policies and their thresholds (docs/operations.md)
+# ---------------------------------------------------------------------------------------------
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels every alert policy notifies, as IDs (projects/P/notificationChannels/N: `gcloud beta monitoring channels list`). Empty: incidents show in the console only."
+  default     = []
+}
+
+variable "alert_provider_failure_ratio" {
+  type        = number
+  description = "Alert when more than this fraction of one provider's settled jobs ended failed or timed_out within alert_provider_failure_window_seconds."
+  default     = 0.25
+}
+
+variable "alert_provider_failure_window_seconds" {
+  type        = number
+  description = "Window of the provider failure ratio, in seconds (whole minutes, 300 to 86400)."
+  default     = 3600
+}
+
+variable "alert_stalled_after_hours" {
+  type        = number
+  description = "Alert when no job settled for this many hours while poll tasks stayed queued (1 to 23). Keep it above the longest deadline upstream submits plus an hour."
+  default     = 6
+}
+
+variable "alert_queue_depth_threshold" {
+  type        = number
+  description = "Alert when a poll queue holds more tasks than this for 30 minutes (about one task per job in flight)."
+  default     = 1000
+}
+
+variable "alert_queue_delay_threshold_seconds" {
+  type        = number
+  description = "Alert when a poll queue's p99 dispatch delay (how long due tasks wait) stays above this for 15 minutes."
+  default     = 300
+}
+
+variable "alert_server_errors_threshold" {
+  type        = number
+  description = "Alert when a function's service answers more than this many 5xx in 5 minutes."
+  default     = 5
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -316,7 +377,7 @@ variable "queue_log_sampling_ratio" {
 
 variable "secret_id_prefix" {
   type        = string
-  description = "Prefix of the secret IDs; the secrets are <prefix><provider>-api-key and <prefix>webhook-token."
+  description = "Prefix of the secret IDs; the secrets are <prefix><provider>-api-key, <prefix>callback-secret and <prefix>webhook-token."
   default     = "jobcourier-"
 }
 
@@ -341,8 +402,19 @@ variable "provider_key_versions" {
   }
 }
 
+variable "callback_secret_version" {
+  type        = string
+  description = "Secret version the main function reads the key that signs its callbacks from (JOBCOURIER_CALLBACK_SECRET): \"latest\" or a version number (pinned; changing it rolls out a new revision). See docs/deploy.md, \"Callback signing secret\"."
+  default     = "latest"
+
+  validation {
+    condition     = var.callback_secret_version == "latest" || can(regex("^[1-9][0-9]*$", var.callback_secret_version))
+    error_message = "callback_secret_version is \"latest\" or a version number."
+  }
+}
+
 variable "deletion_protection" {
   type        = bool
-  description = "Refuse to destroy the provider key secrets and the webhook token secret. Set false (and apply) before `terraform destroy`."
+  description = "Refuse to destroy the secrets (provider keys, callback signing secret, webhook token). Set false (and apply) before `terraform destroy`."
   default     = true
 }

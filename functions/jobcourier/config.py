@@ -22,6 +22,7 @@ ALLOW_PRIVATE_URLS = "JOBCOURIER_ALLOW_PRIVATE_URLS"
 PACING = "JOBCOURIER_PACING"  # JSON overrides of providers' pacing (docs/scheduling.md)
 WEBHOOK_TOKEN = "JOBCOURIER_WEBHOOK_TOKEN"  # noqa: S105 - a variable name; webhooks carry ?token=
 WEBHOOKS_ONLY = "JOBCOURIER_WEBHOOKS_ONLY"  # "1": serve POST /webhooks/{provider} and nothing else
+CALLBACK_SECRET = "JOBCOURIER_CALLBACK_SECRET"  # noqa: S105 - a variable name; signs callbacks
 TASKS_EMULATOR_HOST = "CLOUD_TASKS_EMULATOR_HOST"
 STORAGE_EMULATOR_HOST = "STORAGE_EMULATOR_HOST"
 
@@ -49,6 +50,7 @@ ENVIRONMENT_VARIABLES = (
     PACING,
     WEBHOOK_TOKEN,
     WEBHOOKS_ONLY,
+    CALLBACK_SECRET,
     TASKS_EMULATOR_HOST,
     STORAGE_EMULATOR_HOST,
     *(queue_env_var(p) for p in PROVIDERS),

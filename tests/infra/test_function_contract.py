@@ -15,31 +15,34 @@ from tests.infra.conftest import INFRA, REPO
 
 
 @pytest.fixture(scope="module")
-def function(root: tf.Module) -> tf.Block:
-    """The main (private) function; the public webhook function is test_webhook_function.py's."""
-    functions = {b.name for b in root.of_type("google_cloudfunctions2_function")}
-    assert functions == {"jobcourier", "webhooks"}, "the main function and the webhook function"
-    return root.resource("google_cloudfunctions2_function", "jobcourier")
+def function(root: tf.Module) -> dict[str, Any]:
+    """The main (private) function; the public webhook function is test_webhook_function.py's.
+    Both are calls of infra/modules/function (test_function_module.py checks that it passes
+    what it is given to the function unchanged)."""
+    assert root.of_type("google_cloudfunctions2_function") == [], "functions are module calls"
+    calls = {n for n, c in root.module_calls.items() if c["source"] == "./modules/function"}
+    assert calls == {"main_function", "webhook_function"}, "the main and the webhook function"
+    return tf.function_call(root, "main_function")
 
 
 @pytest.fixture(scope="module")
-def build_config(function: tf.Block) -> dict[str, Any]:
-    return tf.first(function.body["build_config"])
+def build_config(function: dict[str, Any]) -> dict[str, Any]:
+    return function["build"]
 
 
 @pytest.fixture(scope="module")
-def service_config(function: tf.Block) -> dict[str, Any]:
-    return tf.first(function.body["service_config"])
+def service_config(function: dict[str, Any]) -> dict[str, Any]:
+    return function
 
 
 @pytest.fixture(scope="module")
-def environment(service_config: dict[str, Any]) -> dict[str, str]:
-    return service_config["environment_variables"]
+def environment(function: dict[str, Any]) -> dict[str, str]:
+    return function["environment_variables"]
 
 
 @pytest.fixture(scope="module")
-def secret_environment(service_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {entry["key"]: entry for entry in service_config["secret_environment_variables"]}
+def secret_environment(function: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["key"]: entry for entry in function["secret_environment_variables"]}
 
 
 def test_runtime_and_entry_point(build_config: dict[str, Any]) -> None:
@@ -58,8 +61,7 @@ def test_entry_point_is_a_function_in_main_py() -> None:
 def test_source_is_the_functions_directory_named_by_its_hash(
     root: tf.Module, build_config: dict[str, Any]
 ) -> None:
-    storage_source = tf.first(tf.first(build_config["source"])["storage_source"])
-    assert "google_storage_bucket_object.source.name" in storage_source["object"]
+    assert "google_storage_bucket_object.source.name" in build_config["source_object"]
 
     archives = [d for d in root.data if d.type == "archive_file"]
     assert len(archives) == 1
@@ -154,7 +156,55 @@ def test_each_provider_key_is_a_secret_environment_variable(
             f'${{google_secret_manager_secret.provider_key["{provider}"].secret_id}}'
         )
         assert entry["version"] == f"${{var.provider_key_versions.{provider}}}"
-    assert set(secret_environment) == {config.api_key_env_var(p) for p in config.PROVIDERS}
+    keys = {config.api_key_env_var(p) for p in config.PROVIDERS}
+    assert set(secret_environment) == keys | {config.CALLBACK_SECRET}
+
+
+def test_callback_secret_is_mounted_on_the_main_function_only(
+    root: tf.Module, environment: dict[str, Any], secret_environment: dict[str, Any]
+) -> None:
+    """The key that signs callbacks (Standard Webhooks): a secret, given to the main function,
+    which sends the callbacks, and to no other."""
+    secret = root.resource("google_secret_manager_secret", "callback_secret").body
+    assert secret["secret_id"] == "${var.secret_id_prefix}callback-secret"
+    assert secret["deletion_protection"] == "${var.deletion_protection}"
+    entry = secret_environment[config.CALLBACK_SECRET]
+    assert entry["secret"] == "${google_secret_manager_secret.callback_secret.secret_id}"
+    assert entry["version"] == "${var.callback_secret_version}"
+    assert root.variables["callback_secret_version"]["default"] == "latest"
+    assert config.CALLBACK_SECRET not in environment, "a secret, never plain text"
+    webhooks = tf.function_call(root, "webhook_function")
+    mounted = {e["key"] for e in webhooks["secret_environment_variables"]}
+    assert config.CALLBACK_SECRET not in mounted | set(webhooks["environment_variables"])
+    for call in root.module_calls.values():
+        if call["source"] != "./modules/function":
+            continue
+        secrets = [e["secret"] for e in call.get("secret_environment_variables", [])]
+        uses = [s for s in secrets if "callback_secret" in s]
+        assert uses == ([entry["secret"]] if call is root.module_calls["main_function"] else [])
+
+
+def test_callback_secret_is_read_by_the_runtime_account_on_that_secret_only(
+    root: tf.Module,
+) -> None:
+    readers = [
+        b
+        for b in root.of_type("google_secret_manager_secret_iam_member")
+        if "callback_secret" in str(b.body["secret_id"])
+    ]
+    assert [b.name for b in readers] == ["runtime_reads_callback_secret"]
+    binding = readers[0].body
+    assert binding["secret_id"] == "${google_secret_manager_secret.callback_secret.secret_id}"
+    assert binding["role"] == "roles/secretmanager.secretAccessor"
+    assert binding["member"] == "${google_service_account.runtime.member}"
+    assert "for_each" not in binding
+    depends_on = root.module_calls["main_function"]["depends_on"]
+    assert "${google_secret_manager_secret_iam_member.runtime_reads_callback_secret}" in depends_on
+    webhooks_depends_on = root.module_calls["webhook_function"]["depends_on"]
+    assert not [d for d in webhooks_depends_on if "callback" in d]
+    assert root.outputs["callback_secret"]["value"] == (
+        "${google_secret_manager_secret.callback_secret.secret_id}"
+    )
 
 
 def test_key_values_never_pass_through_terraform(modules: dict[str, Any]) -> None:
@@ -171,7 +221,6 @@ def test_function_timeout_leaves_room_for_streaming(
 ) -> None:
     assert service_config["timeout_seconds"] == "${var.function_timeout_seconds}"
     assert 300 <= root.variables["function_timeout_seconds"]["default"] <= 1800
-    assert service_config["max_instance_request_concurrency"] == 1
     assert service_config["service_account_email"] == "${google_service_account.runtime.email}"
 
 

@@ -124,14 +124,51 @@ def test_runtime_enqueues_on_each_poll_queue_only(root: tf.Module, modules: dict
     assert binding.body["for_each"] == "${var.enqueuers}"
 
 
-def test_runtime_may_act_as_the_invoker_only(root: tf.Module) -> None:
+def test_only_the_runtime_acts_as_and_only_scheduler_mints_tokens_for_the_invoker(
+    root: tf.Module,
+) -> None:
+    """Two grants on the invoker account, each for one member: the runtime account may put its
+    OIDC token on tasks (actAs), and Cloud Scheduler's service agent may mint its OIDC token for
+    the sweep job (getOpenIdToken, nothing more: no access tokens, no actAs)."""
     path = EDGES / "cloud_tasks.py"
     if path.exists():
         assert "OidcToken" in path.read_text(encoding="utf-8"), "tasks carry no OIDC token?"
     bindings = root.of_type("google_service_account_iam_member")
-    assert [(b.body["service_account_id"], b.body["role"], b.body["member"]) for b in bindings] == [
-        ("${google_service_account.invoker.name}", "roles/iam.serviceAccountUser", RUNTIME)
+    assert sorted(
+        (b.body["service_account_id"], b.body["role"], b.body["member"]) for b in bindings
+    ) == [
+        (
+            "${google_service_account.invoker.name}",
+            "roles/iam.serviceAccountOpenIdTokenCreator",
+            "${local.scheduler_service_agent}",
+        ),
+        ("${google_service_account.invoker.name}", "roles/iam.serviceAccountUser", RUNTIME),
     ]
+    assert root.locals["scheduler_service_agent"] == (
+        "serviceAccount:service-${data.google_project.project.number}"
+        "@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+    )
+
+
+def test_the_invoker_account_holds_run_invoker_on_the_main_function_and_nothing_else(
+    modules: dict[str, Any],
+) -> None:
+    """Poll tasks and the sweep job carry the invoker's token: whatever it may do, anyone who
+    can create a task or a job with it may do. So: one grant, invoke the main function."""
+    grants = [
+        (block.address, block.body.get("role"), block.body.get("name"))
+        for block in tf.all_blocks(modules)
+        if any(INVOKER in str(v) for k, v in tf.walk(block.body) if k in {"member", "members"})
+    ]
+    assert grants == [
+        (
+            "google_cloud_run_v2_service_iam_member.poll_task_invoker",
+            "roles/run.invoker",
+            MAIN_SERVICE,
+        )
+    ]
+    for name, call in modules[""].module_calls.items():
+        assert INVOKER not in str(call), f"module.{name} is given the invoker account"
 
 
 def test_runtime_reads_each_provider_key_secret_only(root: tf.Module) -> None:
@@ -142,8 +179,8 @@ def test_runtime_reads_each_provider_key_secret_only(root: tf.Module) -> None:
     assert binding.body["member"] == RUNTIME
 
 
-MAIN_SERVICE = "${google_cloudfunctions2_function.jobcourier.service_config[0].service}"
-WEBHOOK_SERVICE = "${google_cloudfunctions2_function.webhooks.service_config[0].service}"
+MAIN_SERVICE = "${module.main_function.service}"
+WEBHOOK_SERVICE = "${module.webhook_function.service}"
 # The single public grant of the deployment (docs/deploy.md, "Webhooks"): providers call back
 # unsigned, so the webhook function's Cloud Run service, and nothing else, is open to allUsers.
 PUBLIC_BINDINGS = {
@@ -222,8 +259,7 @@ def test_public_grant_is_invoke_only_and_on_the_webhook_service(root: tf.Module)
         "role": "roles/run.invoker",
         "member": "allUsers",
     }
-    webhooks = root.resource("google_cloudfunctions2_function", "webhooks").body
-    env = tf.first(webhooks["service_config"])["environment_variables"]
+    env = tf.function_call(root, "webhook_function")["environment_variables"]
     assert env["JOBCOURIER_WEBHOOKS_ONLY"] == "1", "a public function must serve webhooks only"
 
 

@@ -6,19 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
 from tests.infra import tf
 from tests.infra.conftest import INFRA
 
 STANDARD_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
 
 
-@pytest.mark.parametrize("name", ["", "poll_queue", "results_bucket"])
-def test_module_has_the_standard_files(modules: dict[str, Any], name: str) -> None:
-    module = modules[name]
-    for file_name in STANDARD_FILES:
-        assert (module.path / file_name).exists(), f"{module.path}/{file_name}"
+def test_every_module_has_the_standard_files(modules: dict[str, Any]) -> None:
+    assert {"", "poll_queue", "results_bucket", "function", "monitoring"} <= set(modules)
+    for module in modules.values():
+        for file_name in STANDARD_FILES:
+            assert (module.path / file_name).exists(), f"{module.path}/{file_name}"
 
 
 def test_every_variable_is_typed_and_described(modules: dict[str, Any]) -> None:

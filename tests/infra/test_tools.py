@@ -17,7 +17,15 @@ import pytest
 
 from tests.infra.conftest import INFRA, REPO
 
-SCHEMA_CHECK = REPO.parent / "shared" / "tools" / "tf-schema-check"
+# ../shared/tools beside the checkout; a git worktree nested deeper finds it further up.
+SCHEMA_CHECK = next(
+    (
+        candidate
+        for candidate in (p / "shared" / "tools" / "tf-schema-check" for p in REPO.parents)
+        if candidate.exists()
+    ),
+    REPO.parent / "shared" / "tools" / "tf-schema-check",
+)
 
 
 def test_terraform_is_formatted() -> None:

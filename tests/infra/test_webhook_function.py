@@ -23,47 +23,42 @@ RUNTIME = "${google_service_account.runtime.member}"
 TOKEN_SECRET = "${google_secret_manager_secret.webhook_token.secret_id}"
 
 
-def _service_config(root: tf.Module, name: str) -> dict[str, Any]:
-    block = root.resource("google_cloudfunctions2_function", name)
-    return tf.first(block.body["service_config"])
+@pytest.fixture(scope="module")
+def webhooks(root: tf.Module) -> dict[str, Any]:
+    return tf.function_call(root, "webhook_function")
 
 
 @pytest.fixture(scope="module")
-def webhooks(root: tf.Module) -> tf.Block:
-    return root.resource("google_cloudfunctions2_function", "webhooks")
+def service_config(webhooks: dict[str, Any]) -> dict[str, Any]:
+    return webhooks
 
 
 @pytest.fixture(scope="module")
-def service_config(root: tf.Module) -> dict[str, Any]:
-    return _service_config(root, "webhooks")
+def environment(webhooks: dict[str, Any]) -> dict[str, str]:
+    return webhooks["environment_variables"]
 
 
 @pytest.fixture(scope="module")
-def environment(service_config: dict[str, Any]) -> dict[str, str]:
-    return service_config["environment_variables"]
-
-
-@pytest.fixture(scope="module")
-def secret_environment(service_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    entries = service_config.get("secret_environment_variables", [])
-    return {entry["key"]: entry for entry in entries}
+def secret_environment(webhooks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["key"]: entry for entry in webhooks["secret_environment_variables"]}
 
 
 def test_named_by_a_variable_distinct_from_the_main_function(
-    root: tf.Module, webhooks: tf.Block
+    root: tf.Module, webhooks: dict[str, Any]
 ) -> None:
-    assert webhooks.body["name"] == "${var.webhook_function_name}"
+    assert webhooks["name"] == "${var.webhook_function_name}"
     default = root.variables["webhook_function_name"]["default"]
     assert default == "jobcourier-webhooks"
     assert default != root.variables["function_name"]["default"]
 
 
 def test_same_source_runtime_entry_point_and_build_as_the_main_function(
-    root: tf.Module, webhooks: tf.Block
+    root: tf.Module, webhooks: dict[str, Any]
 ) -> None:
-    main = root.resource("google_cloudfunctions2_function", "jobcourier")
-    assert tf.first(webhooks.body["build_config"]) == tf.first(main.body["build_config"])
-    build = tf.first(webhooks.body["build_config"])
+    main = root.module_calls["main_function"]
+    assert root.module_calls["webhook_function"]["build"] == main["build"]
+    assert main["build"] == "${local.function_build}", "one build, shared"
+    build = webhooks["build"]
     assert build["runtime"] == "python312"
     assert build["entry_point"] == "jobcourier"
 
@@ -77,7 +72,6 @@ def test_runs_as_the_runtime_account_with_small_sizing(
     assert service_config["timeout_seconds"] == "${var.webhook_function_timeout_seconds}"
     assert service_config["available_memory"] == "${var.webhook_function_memory}"
     assert service_config["max_instance_count"] == "${var.webhook_function_max_instances}"
-    assert service_config["max_instance_request_concurrency"] == 1
     assert service_config["ingress_settings"] == "ALLOW_ALL", "providers call from the internet"
     assert root.variables["webhook_function_timeout_seconds"]["default"] <= 60
     assert root.variables["webhook_function_memory"]["default"] == "256Mi"
@@ -99,7 +93,10 @@ def test_serves_webhooks_only(environment: dict[str, Any]) -> None:
 def test_same_configuration_as_the_main_function_plus_webhooks_only(
     root: tf.Module, environment: dict[str, Any]
 ) -> None:
-    main = _service_config(root, "jobcourier")["environment_variables"]
+    main = tf.function_call(root, "main_function")["environment_variables"]
+    assert root.module_calls["main_function"]["environment_variables"] == (
+        "${local.function_environment}"
+    )
     assert {k: v for k, v in environment.items() if k != config.WEBHOOKS_ONLY} == main
     for name in (config.BUCKET, config.QUEUE, config.SELF_URL, config.INVOKER_SA):
         assert name in environment, f"{name} is required in production"
@@ -136,7 +133,7 @@ def test_the_main_function_neither_mounts_the_token_nor_serves_webhooks_only(
 ) -> None:
     """Choice (docs/deploy.md): the main function's /webhooks route is behind IAM like every
     other route, so it needs no token, and its start does not depend on that secret."""
-    main = _service_config(root, "jobcourier")
+    main = tf.function_call(root, "main_function")
     secrets = {e["key"] for e in main["secret_environment_variables"]}
     assert config.WEBHOOK_TOKEN not in secrets | set(main["environment_variables"])
     assert config.WEBHOOKS_ONLY not in main["environment_variables"]
@@ -153,7 +150,7 @@ def test_token_secret_is_read_by_the_runtime_account_on_that_secret_only(root: t
     assert binding["role"] == "roles/secretmanager.secretAccessor"
     assert binding["member"] == RUNTIME
     assert "for_each" not in binding
-    webhooks = root.resource("google_cloudfunctions2_function", "webhooks").body
+    webhooks = root.module_calls["webhook_function"]
     assert (
         "${google_secret_manager_secret_iam_member.runtime_reads_webhook_token}"
         in webhooks["depends_on"]
@@ -166,10 +163,10 @@ def test_terraform_knows_which_providers_call_back(root: tf.Module) -> None:
 
 
 def test_outputs_give_the_base_url_and_each_callback_url(root: tf.Module) -> None:
-    assert root.outputs["webhook_url"]["value"] == "${google_cloudfunctions2_function.webhooks.url}"
+    assert root.outputs["webhook_url"]["value"] == "${module.webhook_function.url}"
     callback = root.outputs["webhook_callback_urls"]["value"]
     assert "for p in local.webhook_providers" in callback
-    assert "${google_cloudfunctions2_function.webhooks.url}/webhooks/${p}?token=<token>" in callback
+    assert "${module.webhook_function.url}/webhooks/${p}?token=<token>" in callback
     assert root.outputs["webhook_token_secret"]["value"] == TOKEN_SECRET
     # The token's value never passes through Terraform, so no output can show it.
     for name, output in root.outputs.items():

@@ -119,6 +119,33 @@ def _load_module(path: Path, name: str) -> Module:
     return module
 
 
+_LOCAL = re.compile(r"\$\{local\.(\w+)\}")
+_MERGE_LOCAL = re.compile(r"\$\{merge\(local\.(\w+), \{(.*)\}\)\}", re.DOTALL)
+_STRING_PAIR = re.compile(r'(\w+) = "((?:[^"\\]|\\.)*)"')
+
+
+def resolve(value: Any, module: Module) -> Any:
+    """A local's value where `value` names one whole ("${local.x}"), or merges one with a
+    literal map of strings ("${merge(local.x, {K = "v"})}"); anything else as it is."""
+    if isinstance(value, str):
+        if match := _LOCAL.fullmatch(value):
+            return module.locals[match[1]]
+        if match := _MERGE_LOCAL.fullmatch(value):
+            return {**module.locals[match[1]], **dict(_STRING_PAIR.findall(match[2]))}
+    return value
+
+
+def function_call(root: Module, name: str) -> dict[str, Any]:
+    """A call of infra/modules/function with its locals resolved: what that function is given
+    (build, environment_variables, secret_environment_variables, sizing, depends_on...)."""
+    call = dict(root.module_calls[name])
+    assert call["source"] == "./modules/function", f"{name}: {call['source']}"
+    call["build"] = resolve(call["build"], root)
+    call["environment_variables"] = resolve(call.get("environment_variables", {}), root)
+    call.setdefault("secret_environment_variables", [])
+    return call
+
+
 def duration_seconds(text: str) -> float:
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)s", text)
     assert match, f"expected a duration such as '30s'. Found: {text!r}"
