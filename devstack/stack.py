@@ -3,6 +3,7 @@ function under functions-framework, each on a free loopback port, all stopped by
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from devstack.fakes.server import FakeServer
 from devstack.fakes.spacely import FakeSpacely
 from devstack.gcs_emulator import GcsEmulator
 from devstack.processes import ROOT, Process, free_port, port_open
+from devstack.receiver import CallbackReceiver
 from devstack.tasks_emulator import TasksEmulator
 
 PROJECT_QUEUES = "projects/local-project/locations/local/queues"
@@ -28,6 +30,8 @@ DEFAULT_QUEUE = f"{PROJECT_QUEUES}/jobcourier-poll"
 PROVIDER_QUEUES = {p: f"{PROJECT_QUEUES}/jobcourier-{p}" for p in FAKES}
 BUCKET = "jobcourier-results"
 WEBHOOK_TOKEN = "local-webhook-token-0123456789"  # noqa: S105 - a local stack's made-up token
+# A local stack's made-up callback signing secret: whsec_ + base64 of 32 bytes.
+CALLBACK_SECRET = "whsec_" + base64.b64encode(b"local callback secret, 32 bytes").decode()
 
 
 class Stack:
@@ -51,6 +55,8 @@ class Stack:
         from google.cloud import storage
 
         storage.Client().create_bucket(BUCKET)
+        self.receiver = CallbackReceiver(CALLBACK_SECRET)
+        self._started.append(self.receiver)
         self.fakes: dict[str, FakeServer] = {}
         for name, kind in FAKES.items():
             self.fakes[name] = kind()
@@ -125,6 +131,7 @@ class Stack:
             "JOBCOURIER_SELF_URL": f"http://127.0.0.1:{self.function_port}",
             "JOBCOURIER_DELAY_SCALE": str(self.delay_scale),
             "JOBCOURIER_ALLOW_PRIVATE_URLS": "1",
+            "JOBCOURIER_CALLBACK_SECRET": CALLBACK_SECRET,
             "STORAGE_EMULATOR_HOST": self.gcs.url,
             "CLOUD_TASKS_EMULATOR_HOST": self.tasks.host,
             **provider_env(self.fakes),

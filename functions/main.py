@@ -27,12 +27,15 @@ if TYPE_CHECKING:  # the edges are imported on first use, not at cold start
     from jobcourier.edges.cloud_tasks import CloudTasksScheduler
     from jobcourier.edges.gcs import GcsStore
     from jobcourier.edges.http import SafeDownloader
+    from jobcourier.edges.ledger import GcsLedger
 
 
 @functools.cache
 def _config() -> Config:
     config = Config.from_env()
     secrets = [*config.api_keys.values(), *filter(None, [config.webhook_token])]
+    if config.callback_secret_text:
+        secrets.append(config.callback_secret_text)
     logsafe.install(secrets=secrets)
     return config
 
@@ -56,6 +59,18 @@ def _store() -> GcsStore:
     from jobcourier.edges.gcs import GcsStore
 
     return GcsStore.from_bucket_name(_config().bucket)
+
+
+@functools.cache
+def _ledger() -> GcsLedger:
+    from jobcourier.edges.ledger import GcsLedger, JsonApiReader
+
+    bucket = _config().bucket
+
+    def objects() -> GcsStore:
+        return _store()  # the storage client: created on the first write or listing
+
+    return GcsLedger(bucket, objects, JsonApiReader.for_bucket(bucket))
 
 
 @functools.cache
@@ -86,14 +101,21 @@ def _courier() -> Courier:
         api_for=_api_for,
         scheduler=_scheduler,
         store=_store,
+        ledger=_ledger,
         downloader=_downloader,
+        sender=_downloader,  # callbacks go out under the same rules as downloads
         planner=planner,
+        callback_secret=config.callback_secret,
     )
 
 
 def _access() -> routes.Access:
     config = _config()
-    return routes.Access(webhooks_only=config.webhooks_only, webhook_token=config.webhook_token)
+    return routes.Access(
+        webhooks_only=config.webhooks_only,
+        webhook_token=config.webhook_token,
+        project=config.project,
+    )
 
 
 @functions_framework.http

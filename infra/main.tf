@@ -97,6 +97,9 @@ module "poll_queue" {
   enqueuers = {
     runtime = google_service_account.runtime.member
   }
+  viewers = {
+    runtime = google_service_account.runtime.member
+  }
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from jobcourier.callbacks import parse_secret
 from jobcourier.errors import ConfigurationError
 from jobcourier.pacing import Overrides, parse_overrides
 from jobcourier.providers import REGISTRY
@@ -86,9 +87,21 @@ class Config:
     api_keys: Mapping[str, str]
     base_urls: Mapping[str, str]
     pacing_overrides: Overrides = field(default_factory=dict)
+    callback_secret_text: str | None = field(default=None, repr=False)  # whsec_..., for redaction
+    callback_secret: bytes | None = field(default=None, repr=False)  # its HMAC key
 
-    def queue_for(self, provider: str) -> str:
-        return self.provider_queues.get(provider) or self.default_queue
+    def queue_for(self, provider: str | None) -> str:
+        """The provider's queue; None (callbacks), or a provider without one: the default."""
+        return (provider and self.provider_queues.get(provider)) or self.default_queue
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([self.default_queue, *self.provider_queues.values()]))
+
+    @property
+    def project(self) -> str:
+        """The Google Cloud project, from the default queue's name."""
+        return self.default_queue.split("/")[1]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -106,6 +119,8 @@ class Config:
             delay_scale=_delay_scale(env),
             allow_private_urls=env.get(ALLOW_PRIVATE_URLS) == "1",
             webhook_token=_webhook_token(env),
+            callback_secret_text=env.get(CALLBACK_SECRET, "").strip() or None,
+            callback_secret=_callback_secret(env),
             webhooks_only=env.get(WEBHOOKS_ONLY) == "1",
             tasks_emulator_host=env.get(TASKS_EMULATOR_HOST) or None,
             api_keys=_api_keys(env),
@@ -148,6 +163,11 @@ def _webhook_token(env: Mapping[str, str]) -> str | None:
             f"{WEBHOOK_TOKEN} must be at least 16 characters. Found: {len(token)}"
         )
     return token or None
+
+
+def _callback_secret(env: Mapping[str, str]) -> bytes | None:
+    text = env.get(CALLBACK_SECRET, "").strip()
+    return parse_secret(text, source=CALLBACK_SECRET) if text else None
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

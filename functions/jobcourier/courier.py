@@ -1,52 +1,84 @@
-"""The decision logic: what a submission, a status check and a webhook lead to.
+"""The decision logic: what a submission, a status check, a webhook and an operator's request
+lead to.
 
-It knows the edges only through ports.py, and creates the store only when a path needs it:
-a check that only reschedules never imports the storage client. Every status check ends in
-one decision (`_decide`): check again later (`CheckAgain`), or settle the job (`Settle`);
+It knows the edges only through ports.py, and creates each edge only when a path needs it: a
+check that only reschedules never imports the storage client. Every status check ends in one
+decision (`_decide`): check again later (`CheckAgain`), or settle the job (`Settle`);
 `_carry_out` then does what was decided. Copying is delivery.py's; when to check, the
-planner's (planner.py); every limit of time, limits.py's.
+planner's; every limit of time, limits.py's; callbacks, callbacks.py's.
+
+A job is in flight while its entry under `_jobcourier/pending/` exists; that entry names the
+polling chain in charge (a replay starts a new one). Each check reads it first: a canceled,
+settled or replayed job stops its old chain there, without asking the provider. Settling
+writes the manifest (create-only: one writer wins), then announces it (the `job_settled`
+event, a callback) and removes the pending entry; the sweep finishes what a crash left undone.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobcourier import logsafe
+from jobcourier import callbacks, logsafe
 from jobcourier.delivery import Delivery, deliver
 from jobcourier.errors import (
     BadRequest,
     ConfigurationError,
+    Conflict,
     InfrastructureError,
     JobNotFound,
     NoRoute,
     ProviderAuthError,
     ProviderProtocolError,
     ProviderTransient,
+    Throttled,
     UnknownJob,
 )
-from jobcourier.limits import COPY_GRACE, LOST_CHAIN_GRACE, is_final_attempt
+from jobcourier.limits import (
+    COPY_GRACE,
+    EARLY_WEBHOOK_TTL,
+    EARLY_WEBHOOKS_CAP,
+    LOST_CHAIN_GRACE,
+    REARM_DELAY,
+    RECREATE_FIRST_TASK_WITHIN,
+    is_final_attempt,
+)
 from jobcourier.model import (
+    CallbackTask,
     JobError,
     JobKey,
+    JobRecord,
     JobState,
     Manifest,
     PollTask,
     ProviderStatus,
-    Record,
     StoredFile,
     TaskKind,
     format_time,
 )
 from jobcourier.planner import Planner
-from jobcourier.ports import Downloader, ProviderApi, Scheduler, Store
+from jobcourier.ports import (
+    CallbackSender,
+    Downloader,
+    Ledger,
+    ProviderApi,
+    QueuedTask,
+    Scheduler,
+    Store,
+)
 from jobcourier.providers.base import Provider
-from jobcourier.validation import Submission, parse_job_id
+from jobcourier.validation import Submission, parse_job_id, parse_task
 
 log = logging.getLogger(__name__)
+
+LIST_PAGE = 100  # GET /jobs?state=pending without a limit
 
 
 @dataclass(frozen=True)
@@ -84,6 +116,10 @@ class AlreadySettled:
 
 
 Decision = CheckAgain | Settle | AlreadySettled
+_LOST = Settle(
+    JobState.TIMED_OUT,
+    JobError("chain_lost", "the deadline passed long ago and no check settled the job"),
+)
 
 
 class Courier:
@@ -94,105 +130,297 @@ class Courier:
         api_for: Callable[[Provider], ProviderApi],
         scheduler: Callable[[], Scheduler],
         store: Callable[[], Store],
+        ledger: Callable[[], Ledger],
         downloader: Callable[[], Downloader],
+        sender: Callable[[], CallbackSender],
         planner: Planner | None = None,
+        callback_secret: bytes | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.providers = providers
         self._api_for = api_for
         self._scheduler = scheduler
         self._store = store
+        self._ledger = ledger
         self._downloader = downloader
+        self._sender = sender
         self._planner = planner or Planner(providers)
+        self._callback_secret = callback_secret
         self._clock = clock
 
     # -- POST /jobs ------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Answer:
         key = submission.key
-        logsafe.current_job.set(key.folder)
+        logsafe.set_job(key.provider, key.job_id)
         provider = self._provider(key.provider)
-        store = self._store()
-        settled = store.read_manifest(key)
+        if submission.callback_url is not None:
+            self._check_callback_url(submission.callback_url)
+        settled = self._store().read_manifest(key)
+        if settled is not None and submission.replay:
+            return self._replay(submission, provider, settled)
         if settled is not None:
             return _manifest_answer(settled)
-        marker = store.read_record(Record.SUBMITTED, key)
         now = self._clock()
-        if marker is not None:
-            return self._resubmitted(key, marker, now)
-        task = PollTask(
+        record = JobRecord(
             key=key,
+            chain=_new_chain(),
             submitted_at=now,
             deadline_at=self._planner.deadline_at(provider, now, submission.deadline_seconds),
             labels=dict(submission.labels),
+            deadline_s=submission.deadline_seconds,
+            callback_url=submission.callback_url,
         )
+        ledger = self._ledger()
+        generation = ledger.create_pending(record)
+        if generation is None:
+            return self._resubmitted(key, provider, now)
         first_check = self._planner.first_check_at(provider, now)
-        if store.read_record(Record.WEBHOOK, key) is not None:
+        if ledger.take_early_webhook(key):
             first_check = now  # the provider called back before the submission came
-        self._scheduler().schedule(key.provider, key.task_id(0), task.to_bytes(), first_check)
-        # The marker comes after the task: a crash in between leaves no marker, so the
-        # caller's retry schedules again, and the deterministic task name absorbs it.
-        store.create_record(Record.SUBMITTED, key, task.to_json())
-        log.info("accepted %s, first check at %s", key.folder, format_time(first_check))
-        return Answer(202, _pending_body(task.to_json()))
-
-    def _resubmitted(self, key: JobKey, marker: Mapping[str, Any], now: datetime) -> Answer:
-        task = PollTask.from_json(marker)
-        if now <= task.deadline_at + LOST_CHAIN_GRACE:
-            return Answer(202, {**_pending_body(marker), "duplicate": True})
-        log.error("%s passed its deadline with no manifest: its polling chain was lost", key.folder)
-        lost = JobError(
-            "chain_lost",
-            "the deadline passed and no check settled the job; "
-            f"last status seen: {task.last_status!r}",
+        try:
+            self._start_chain(provider, record, first_check)
+        except InfrastructureError:
+            ledger.delete_pending(key, generation)  # nothing in flight; the caller retries
+            raise
+        ledger.write_job(record)
+        logsafe.event(
+            log,
+            "job_submitted",
+            "accepted %s, first check at %s",
+            key.folder,
+            format_time(first_check),
+            deadline_at=_rfc3339(record.deadline_at),
         )
-        return _manifest_answer(self._write_manifest(task, Settle(JobState.TIMED_OUT, lost)))
+        return Answer(202, _pending_body(record))
+
+    def _resubmitted(self, key: JobKey, provider: Provider, now: datetime) -> Answer:
+        """The job is in flight already: never a second chain. A submission retried soon after
+        a crash between the pending entry and the first task creates that task (its name
+        absorbs it when it exists); one long past the deadline settles a lost chain."""
+        record = self._ledger().read_pending(key)
+        if record is None:  # settled in between
+            settled = self._store().read_manifest(key)
+            if settled is None:
+                raise InfrastructureError(f"{key.folder} changed while submitted; retry")
+            return _manifest_answer(settled)
+        if now > record.deadline_at + self._planner.scaled(LOST_CHAIN_GRACE):
+            return _manifest_answer(self._lost(record)[0])
+        if now - record.submitted_at < RECREATE_FIRST_TASK_WITHIN:
+            self._ledger().write_job(record)
+            self._start_chain(provider, record, self._planner.first_check_at(provider, now))
+        return Answer(202, {**_pending_body(record), "duplicate": True})
+
+    def _replay(self, submission: Submission, provider: Provider, settled: Manifest) -> Answer:
+        """Run a job that ended otherwise than succeeded again, under a new chain: the old
+        manifest is kept under the bookkeeping prefix and leaves the folder first; stored files
+        that match it are kept. Of concurrent replays, the one whose pending entry is created
+        starts the chain; the others answer as duplicates."""
+        key = submission.key
+        if settled.state is JobState.SUCCEEDED:
+            raise Conflict(
+                f"{key.folder} succeeded: there is nothing to replay",
+                state=settled.state.value,
+                manifest=settled.to_json(),
+            )
+        ledger, store, now = self._ledger(), self._store(), self._clock()
+        before = ledger.read_job(key)
+        deadline_s = submission.deadline_seconds or (before.deadline_s if before else None)
+        record = JobRecord(
+            key=key,
+            chain=_new_chain(),
+            submitted_at=now,
+            deadline_at=self._planner.deadline_at(provider, now, deadline_s),
+            labels=dict(submission.labels or (before.labels if before else settled.labels)),
+            deadline_s=deadline_s,
+            callback_url=submission.callback_url or (before.callback_url if before else None),
+            replaces=settled.generation,
+        )
+        ledger.archive_manifest(settled)
+        duplicate = False
+        if ledger.create_pending(record) is None:
+            current = ledger.read_pending(key)
+            if current is not None and current.replaces == settled.generation:
+                record, duplicate = current, True  # another replay of this manifest won
+            else:
+                if current is not None:  # a settled chain's leftover (a crash after its manifest)
+                    self._finish(current, settled, announce=False)
+                if ledger.create_pending(record) is None:
+                    raise InfrastructureError(f"{key.folder} is being replayed; retry")
+        ledger.write_job(record)
+        if settled.generation is not None:
+            store.delete_manifest(key, settled.generation)
+        self._keep_matching_files(key, settled)
+        self._start_chain(provider, record, self._planner.first_check_at(provider, now))
+        if not duplicate:
+            logsafe.event(
+                log,
+                "job_replayed",
+                "%s replayed (it had ended %s)",
+                key.folder,
+                settled.state.value,
+                deadline_at=_rfc3339(record.deadline_at),
+                previous_state=settled.state.value,
+            )
+        body = {**_pending_body(record), "replayed": True}
+        return Answer(202, {**body, "duplicate": True} if duplicate else body)
+
+    def _keep_matching_files(self, key: JobKey, settled: Manifest) -> None:
+        """Files the old manifest lists with the same size and checksum stay; any other file
+        in the folder goes, so the new chain fetches it again."""
+        listed = {(f.name, f.size, f.crc32c) for f in settled.files}
+        store = self._store()
+        for name, stored in store.stored_files(key).items():
+            if (name, stored.size, stored.crc32c) not in listed:
+                store.delete_file(key, name)
+
+    def _start_chain(self, provider: Provider, record: JobRecord, at: datetime) -> None:
+        first = record.first_task()
+        self._scheduler().schedule(provider.name, first.task_id, first.to_bytes(), at)
 
     # -- GET /jobs/{provider}/{job_id} -----------------------------------------------------
     def status(self, key: JobKey) -> Answer:
-        logsafe.current_job.set(key.folder)
+        logsafe.set_job(key.provider, key.job_id)
         self._provider(key.provider)
-        store = self._store()
-        manifest = store.read_manifest(key)
+        manifest = self._store().read_manifest(key)
         if manifest is not None:
             return _manifest_answer(manifest)
-        marker = store.read_record(Record.SUBMITTED, key)
-        if marker is None:
+        record = self._ledger().read_pending(key)
+        if record is None:
             raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
-        return Answer(200, _pending_body(marker))
+        return Answer(200, _pending_body(record))
+
+    # -- GET /jobs?state=pending -----------------------------------------------------------
+    def pending(self, provider: str | None, limit: int | None, page_token: str | None) -> Answer:
+        """The jobs in flight, a page at a time: the pending entries (one listing of the
+        bookkeeping prefix) joined with what the queues hold for them (checks so far, the last
+        status, the next check)."""
+        if provider is not None:
+            self._provider(provider)
+        after = _read_page_token(page_token, provider)
+        page = self._ledger().list_pending(provider, after, limit or LIST_PAGE)
+        queued = _latest_chain_tasks(self._scheduler().queued()) if page.records else {}
+        jobs = []
+        for record in page.records:
+            task, at = queued.get((record.key, record.chain), (None, None))
+            jobs.append(
+                {
+                    "provider": record.key.provider,
+                    "job_id": record.key.job_id,
+                    "state": JobState.PENDING.value,
+                    "submitted_at": _rfc3339(record.submitted_at),
+                    "deadline_at": _rfc3339(record.deadline_at),
+                    "checks": task.checks if task else 0,
+                    "last_status": task.last_status if task else None,
+                    "next_check_at": _rfc3339(at) if at else None,
+                }
+            )
+        token = _page_token(page.after, provider) if page.after else None
+        return Answer(200, {"jobs": jobs, "next_page_token": token})
+
+    # -- POST /jobs/{provider}/{job_id}/cancel ---------------------------------------------
+    def cancel(self, key: JobKey, reason: str | None) -> Answer:
+        """Settle the job as canceled; its chain stops at its next check, without asking the
+        provider. A job settled otherwise first keeps its manifest (409): the create-only
+        manifest decides a cancel racing a delivery."""
+        logsafe.set_job(key.provider, key.job_id)
+        self._provider(key.provider)
+        manifest = self._store().read_manifest(key)
+        if manifest is None:
+            record = self._ledger().read_pending(key)
+            if record is None:
+                raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
+            error = JobError("canceled", reason or "canceled by an operator")
+            manifest, created = self._write_manifest(record, Settle(JobState.CANCELED, error))
+            if created:
+                logsafe.event(
+                    log, "job_canceled", "%s canceled: %s", key.folder, error.message,
+                    reason=reason,
+                )  # fmt: skip
+                self._announce(record, manifest)
+        if manifest.state is not JobState.CANCELED:
+            raise Conflict(
+                f"{key.folder} is settled already: {manifest.state.value}",
+                state=manifest.state.value,
+                manifest=manifest.to_json(),
+            )
+        return _manifest_answer(manifest)
+
+    # -- POST /sweep -----------------------------------------------------------------------
+    def sweep(self) -> Answer:
+        """Settle every job in flight whose deadline passed more than LOST_CHAIN_GRACE ago
+        (its chain was lost) as timed_out/chain_lost, and finish settling any job a crash left
+        half settled. Reads the pending entries only: its cost grows with the jobs in flight."""
+        now = self._clock()
+        grace = self._planner.scaled(LOST_CHAIN_GRACE)
+        scanned = settled = 0
+        after: str | None = None
+        while True:
+            page = self._ledger().list_pending(None, after, 1000)
+            for record in page.records:
+                if now <= record.deadline_at + grace:
+                    scanned += 1
+                    continue
+                logsafe.set_job(record.key.provider, record.key.job_id)
+                full = self._ledger().read_pending(record.key)  # labels, callback_url
+                if full is None:
+                    continue  # settled meanwhile
+                manifest = self._store().read_manifest(record.key)
+                if manifest is not None:  # a crash between its manifest and this entry's end
+                    self._finish(full, manifest, announce=True)
+                    continue
+                scanned += 1
+                settled += self._lost(full)[1]
+            if page.after is None:
+                break
+            after = page.after
+        logsafe.current_job.set(None)
+        log.info("sweep: %d jobs in flight examined, %d lost chains settled", scanned, settled)
+        return Answer(200, {"scanned": scanned, "settled": settled})
+
+    def _lost(self, record: JobRecord) -> tuple[Manifest, bool]:
+        log.error("%s passed its deadline with no manifest: its chain was lost", record.key.folder)
+        manifest, created = self._write_manifest(record, _LOST)
+        if created:
+            self._announce(record, manifest)
+        return manifest, created
 
     # -- POST /webhooks/{provider} -----------------------------------------------------------
     def webhook(self, provider_name: str, body: Any) -> Answer:
         """A provider says a job moved: check it now, through the same path as polling.
 
         Nothing in the body is trusted beyond the job id: the status API decides. A job not
-        submitted (yet) is recorded, and its submission checks at once; a submitted one gets a
-        prompt check (TaskKind.PROMPT) beside its chain, named after the job, so that repeated
-        callbacks collapse into one."""
+        submitted (yet) is remembered for a while (at most EARLY_WEBHOOKS_CAP per provider),
+        and its submission checks at once; a submitted one gets a prompt check
+        (TaskKind.PROMPT) beside its chain, named after the job, so that repeated callbacks
+        collapse into one."""
         provider = self._provider(provider_name)
         if provider.webhook_job_id is None:
             raise NoRoute(f"{provider.name} sends no webhooks")
         key = JobKey(provider.name, parse_job_id(provider.webhook_job_id(body), provider.name))
-        logsafe.current_job.set(key.folder)
-        store = self._store()
-        if store.read_manifest(key) is not None:
+        logsafe.set_job(key.provider, key.job_id)
+        if self._store().read_manifest(key) is not None:
             return Answer(202, {"outcome": "already_settled"})
-        marker = store.read_record(Record.SUBMITTED, key)
-        now = self._clock()
-        if marker is None:
-            store.create_record(Record.WEBHOOK, key, {"received_at": format_time(now)})
-            log.warning("webhook for %s, which was not submitted (yet): recorded", key.folder)
+        ledger, now = self._ledger(), self._clock()
+        record = ledger.read_pending(key)
+        if record is None:
+            ttl = self._planner.scaled(EARLY_WEBHOOK_TTL)
+            if not ledger.note_early_webhook(key, now, ttl=ttl, cap=EARLY_WEBHOOKS_CAP):
+                raise Throttled(
+                    f"{EARLY_WEBHOOKS_CAP} webhooks for {provider.name} jobs not submitted yet "
+                    "are waiting already; try again later"
+                )
+            log.warning("webhook for %s, which was not submitted (yet): noted", key.folder)
             return Answer(202, {"outcome": "recorded"})
-        task = replace(PollTask.from_json(marker), kind=TaskKind.PROMPT)
-        created = self._scheduler().schedule(
-            provider.name, key.task_id(TaskKind.PROMPT.value), task.to_bytes(), now
-        )
+        task = replace(record.first_task(), kind=TaskKind.PROMPT)
+        created = self._scheduler().schedule(provider.name, task.task_id, task.to_bytes(), now)
         return Answer(202, {"outcome": "check_scheduled" if created else "duplicate"})
 
     # -- POST /poll ------------------------------------------------------------------------
     def poll(self, task: PollTask, *, retry_count: int = 0) -> Answer:
-        """One check. On the queue's final attempt a failure settles the job as failed rather
-        than let Cloud Tasks drop the task silently."""
-        logsafe.current_job.set(task.key.folder)
+        """One check. On the queue's final attempt a failure that may pass (an outage) is
+        given a new task, later, while the deadline allows; only then is the job settled as
+        failed rather than let Cloud Tasks drop the task silently."""
+        logsafe.set_job(task.key.provider, task.key.job_id)
         try:
             return self._check(task)
         except BadRequest:
@@ -203,55 +431,104 @@ class Courier:
             if task.kind is TaskKind.PROMPT:  # the chain beside it goes on and settles the job
                 log.exception("%s: dropping a prompt check on its final attempt", task.key.folder)
                 return Answer(200, {"outcome": "dropped"})
-            log.exception("%s: giving up on the queue's final attempt", task.key.folder)
             if isinstance(exc, InfrastructureError):
-                code, reason = "infrastructure_unavailable", str(exc)
-            else:  # a bug: its text may hold a URL or a header, so only its type is kept
-                code, reason = "internal_error", f"an unexpected {exc.__class__.__name__}"
-            error = JobError(code, f"{reason}; the poll task ran out of retries")
-            return self._settle(
-                replace(task, checks=task.checks + 1), Settle(JobState.FAILED, error)
-            )
+                rearmed = self._rearm(task)
+                if rearmed is not None:
+                    log.warning(
+                        "%s: the queue gave up on this check (%s); checking again at %s",
+                        task.key.folder,
+                        exc,
+                        rearmed,
+                    )
+                    return Answer(200, {"outcome": "rearmed", "next_check_at": rearmed})
+            log.exception("%s: giving up on the queue's final attempt", task.key.folder)
+            return self._give_up(task, exc)
+
+    def _rearm(self, task: PollTask) -> str | None:
+        """The same check as a new task (a new name), REARM_DELAY later, if that is before the
+        job's limit; None when it is not, or cannot be scheduled either."""
+        now = self._clock()
+        at = now + self._planner.scaled(REARM_DELAY)
+        grace = self._planner.scaled(COPY_GRACE) if task.done else timedelta(0)
+        if at >= task.deadline_at + grace:
+            return None
+        again = replace(task, rearms=task.rearms + 1)
+        try:
+            self._scheduler().schedule(task.key.provider, again.task_id, again.to_bytes(), at)
+        except InfrastructureError:
+            return None
+        return format_time(at)
+
+    def _give_up(self, task: PollTask, exc: Exception) -> Answer:
+        if isinstance(exc, InfrastructureError):
+            code, reason = "infrastructure_unavailable", str(exc)
+        else:  # a bug: its text may hold a URL or a header, so only its type is kept
+            code, reason = "internal_error", f"an unexpected {exc.__class__.__name__}"
+        record = self._ledger().read_pending(task.key)
+        if record is None or record.chain != task.chain:
+            return Answer(200, {"outcome": "stopped"})
+        error = JobError(code, f"{reason}; the poll task ran out of retries")
+        decision = Settle(JobState.FAILED, error)
+        return self._settle(record, replace(task, checks=task.checks + 1), decision)
 
     def _check(self, task: PollTask) -> Answer:
         provider = self._provider(task.key.provider)
-        task, decision = self._decide(replace(task, checks=task.checks + 1), provider)
-        return self._carry_out(task, provider, decision)
+        record = self._ledger().read_pending(task.key)
+        if record is None or record.chain != task.chain:
+            log.info("%s is no longer in flight under this chain: stopped", task.key.folder)
+            return Answer(200, {"outcome": "stopped"})
+        task, decision, word = self._decide(replace(task, checks=task.checks + 1), provider)
+        return self._carry_out(task, record, provider, decision, word)
 
-    def _decide(self, task: PollTask, provider: Provider) -> tuple[PollTask, Decision]:
+    def _decide(self, task: PollTask, provider: Provider) -> tuple[PollTask, Decision, str | None]:
         """Ask the provider once and decide: check again, or settle. The task comes back with
-        what the check taught (progress)."""
+        what the check taught (progress), and the provider's status word (None: no answer)."""
         try:
             api = self._api_for(provider)
             seen = provider.check(api, task.key.job_id)
         except JobNotFound as exc:
-            return task, Settle(JobState.FAILED, JobError("not_found", str(exc)))
+            return task, Settle(JobState.FAILED, JobError("not_found", str(exc))), None
         except (ProviderAuthError, ConfigurationError) as exc:
-            log.error("%s: %s; check the %s API key", task.key.folder, exc, provider.name)
-            return task, CheckAgain(f"error: {exc}", auth_fault=True)
+            logsafe.event(
+                log,
+                "provider_key_rejected",
+                "%s: %s; check the %s API key",
+                task.key.folder,
+                exc,
+                provider.name,
+                level=logging.ERROR,
+                http_status=getattr(exc, "http_status", None),
+            )
+            return task, CheckAgain(f"error: {exc}", auth_fault=True), None
         except ProviderTransient as exc:
             log.warning("%s: %s", task.key.folder, exc)
-            return task, CheckAgain(f"error: {exc}", retry_after_s=exc.retry_after_s)
+            return task, CheckAgain(f"error: {exc}", retry_after_s=exc.retry_after_s), None
         except ProviderProtocolError as exc:
             log.warning("%s: %s", task.key.folder, exc)
-            return task, CheckAgain(f"error: {exc}")
-        now = self._clock()
+            return task, CheckAgain(f"error: {exc}"), None
+        now, word = self._clock(), seen.raw_status
         if seen.progress is not None:
             task = task.with_progress(_seconds_between(task.submitted_at, now), seen.progress)
         if seen.status is ProviderStatus.UNKNOWN:
-            log.warning(
-                "%s: unrecognised status %r, still checking", task.key.folder, seen.raw_status
+            logsafe.event(
+                log,
+                "status_unrecognised",
+                "%s: unrecognised status %r, still checking",
+                task.key.folder,
+                word,
+                level=logging.WARNING,
+                status=word,
             )
         if seen.status in (ProviderStatus.PENDING, ProviderStatus.UNKNOWN):
-            return task, CheckAgain(seen.raw_status)
+            return task, CheckAgain(word), word
         if seen.status is ProviderStatus.FAILED:
-            message = seen.message or f"the provider reported {seen.raw_status!r}"
-            return task, Settle(JobState.FAILED, JobError("provider_failed", message))
+            message = seen.message or f"the provider reported {word!r}"
+            return task, Settle(JobState.FAILED, JobError("provider_failed", message)), word
         self._planner.saw_done(provider, task, now)
         store = self._store()
         settled = store.read_manifest(task.key)
         if settled is not None:
-            return task, AlreadySettled(settled.state)
+            return task, AlreadySettled(settled.state), word
         delivery = deliver(
             key=task.key,
             outputs=seen.outputs,
@@ -261,12 +538,13 @@ class Courier:
             downloader=self._downloader(),
             clock=self._clock,
         )
-        return task, self._after_delivery(task, seen.raw_status, delivery)
+        return task, self._after_delivery(task, word, delivery), word
 
     def _after_delivery(self, task: PollTask, raw_status: str, delivery: Delivery) -> Decision:
         if delivery.out_of_time:
             return CheckAgain(raw_status, copying=True)
-        if delivery.retry and self._clock() < task.deadline_at + COPY_GRACE:
+        grace = self._planner.scaled(COPY_GRACE)
+        if delivery.retry and self._clock() < task.deadline_at + grace:
             log.warning("%s: delivery incomplete, retrying: %s", task.key.folder, delivery.retry)
             return CheckAgain(raw_status, copying=True)
         failed = delivery.failed + delivery.retry
@@ -278,18 +556,40 @@ class Courier:
             return Settle(JobState.PARTIAL, error, files=delivery.stored)
         return Settle(JobState.FAILED, JobError("no_output_delivered", message))
 
-    def _carry_out(self, task: PollTask, provider: Provider, decision: Decision) -> Answer:
+    def _carry_out(
+        self,
+        task: PollTask,
+        record: JobRecord,
+        provider: Provider,
+        decision: Decision,
+        word: str | None,
+    ) -> Answer:
         if isinstance(decision, AlreadySettled):
+            self._checked(word, "duplicate")
             return Answer(200, {"outcome": "already_settled", "state": decision.state.value})
-        if isinstance(decision, Settle):
-            return self._settle(task, decision)
-        if task.kind is TaskKind.PROMPT:  # the chain beside it keeps checking and the deadline
+        if isinstance(decision, CheckAgain) and task.kind is TaskKind.PROMPT:
+            # the chain beside it keeps checking and keeps the deadline
             return Answer(200, {"outcome": "checked", "status": decision.last_status})
-        task = replace(task, done=task.done or decision.copying)
-        now = self._clock()
-        limit = task.deadline_at + (COPY_GRACE if task.done else timedelta(0))
-        if now >= limit:
-            return self._settle(task, self._time_is_up(task, decision))
+        if isinstance(decision, CheckAgain):
+            task = replace(task, done=task.done or decision.copying)
+            now = self._clock()
+            grace = self._planner.scaled(COPY_GRACE) if task.done else timedelta(0)
+            limit = task.deadline_at + grace
+            if now < limit:
+                return self._check_again(task, provider, decision, word, now, limit)
+            decision = self._time_is_up(task, decision)
+        self._checked(word, "settled")
+        return self._settle(record, task, decision)
+
+    def _check_again(
+        self,
+        task: PollTask,
+        provider: Provider,
+        decision: CheckAgain,
+        word: str | None,
+        now: datetime,
+        limit: datetime,
+    ) -> Answer:
         at = self._planner.next_check_at(
             provider,
             task,
@@ -303,17 +603,25 @@ class Courier:
             last_check_s=round(_seconds_between(task.submitted_at, now), 3),
         )
         created = self._scheduler().schedule(
-            provider.name, task.key.task_id(following.seq), following.to_bytes(), at
+            provider.name, following.task_id, following.to_bytes(), at
         )
-        outcome = "rescheduled" if created else "duplicate"
-        log.info(
-            "%s: %s (%s), next check at %s",
-            task.key.folder,
-            decision.last_status,
-            outcome,
-            format_time(at),
-        )
+        outcome = "duplicate" if not created else "delivering" if task.done else "rescheduled"
+        self._checked(word, outcome, next_check_in_s=round(_seconds_between(now, at), 3))
         return Answer(200, {"outcome": outcome, "next_check_at": format_time(at)})
+
+    def _checked(
+        self, word: str | None, outcome: str, next_check_in_s: float | None = None
+    ) -> None:
+        logsafe.event(
+            log,
+            "job_checked",
+            "checked: %s (%s)",
+            word,
+            outcome,
+            status=word,
+            outcome=outcome,
+            next_check_in_s=next_check_in_s,
+        )
 
     def _time_is_up(self, task: PollTask, decision: CheckAgain) -> Settle:
         """The deadline passed (and, for a job the provider finished, COPY_GRACE after it)."""
@@ -328,36 +636,107 @@ class Courier:
         )
         return Settle(JobState.PARTIAL if stored else JobState.FAILED, error, files=stored)
 
-    def _settle(self, task: PollTask, decision: Settle) -> Answer:
-        manifest = self._write_manifest(task, decision)
+    # -- settling --------------------------------------------------------------------------
+    def _settle(self, record: JobRecord, task: PollTask, decision: Settle) -> Answer:
+        manifest, created = self._write_manifest(record, decision, checks=task.checks)
+        if created:
+            self._announce(record, manifest)
         return Answer(200, {"outcome": "settled", "state": manifest.state.value})
 
-    def _write_manifest(self, task: PollTask, decision: Settle) -> Manifest:
-        """Create the manifest, once: a second writer keeps the first one's."""
+    def _write_manifest(
+        self, record: JobRecord, decision: Settle, *, checks: int = 0
+    ) -> tuple[Manifest, bool]:
+        """Create the manifest, once: a second writer gets the first one's (and False)."""
+        key = record.key
         files = decision.files
         if decision.state is not JobState.SUCCEEDED and not files:
-            files = self._stored(task.key)
+            files = self._stored(key)
         manifest = Manifest(
-            provider=task.key.provider,
-            job_id=task.key.job_id,
+            provider=key.provider,
+            job_id=key.job_id,
             state=decision.state,
-            submitted_at=task.submitted_at,
+            submitted_at=record.submitted_at,
             settled_at=self._clock(),
-            checks=task.checks,
+            checks=checks,
             files=files,
             error=decision.error,
-            labels=dict(task.labels),
+            labels=dict(record.labels),
         )
         store = self._store()
-        if not store.create_manifest(task.key, manifest):
-            log.info("%s was settled by another invocation", task.key.folder)
-            return store.read_manifest(task.key) or manifest
-        level = logging.INFO if decision.state is JobState.SUCCEEDED else logging.WARNING
-        log.log(
-            level, "%s settled: %s %s", task.key.folder, decision.state.value, decision.error or ""
+        generation = store.create_manifest(key, manifest)
+        if generation is None:
+            log.info("%s was settled by another invocation", key.folder)
+            return store.read_manifest(key) or manifest, False
+        manifest = replace(manifest, generation=generation)
+        ok = decision.state is JobState.SUCCEEDED
+        logsafe.event(
+            log,
+            "job_settled",
+            "%s settled: %s %s",
+            key.folder,
+            decision.state.value,
+            decision.error.message if decision.error else "",
+            level=logging.INFO if ok else logging.WARNING,
+            state=decision.state.value,
+            error_code=decision.error.code if decision.error else None,
+            checks=checks,
+            files=len(manifest.files),
+            bytes=manifest.bytes,
+            duration_s=round(_seconds_between(record.submitted_at, manifest.settled_at), 3),
         )
-        return manifest
+        return manifest, True
 
+    def _announce(self, record: JobRecord, manifest: Manifest) -> None:
+        """After the manifest this invocation created: the callback, then the pending entry
+        goes (the sweep redoes both after a crash in between)."""
+        self._finish(record, manifest, announce=True)
+
+    def _finish(self, record: JobRecord, manifest: Manifest, *, announce: bool) -> None:
+        if announce and record.callback_url and manifest.generation is not None:
+            task = CallbackTask(
+                key=record.key,
+                chain=record.chain,
+                url=record.callback_url,
+                webhook_id=callbacks.webhook_id(record.key, record.chain),
+                first_at=self._clock(),
+                generation=manifest.generation,
+            )
+            self._scheduler().schedule(None, task.task_id, task.to_bytes(), task.first_at)
+        if record.generation is not None:
+            self._ledger().delete_pending(record.key, record.generation)
+
+    # -- callbacks (POST /poll, kind "callback") -----------------------------------------------
+    def callback(self, task: CallbackTask) -> Answer:
+        """One attempt at POSTing the settled manifest to the job's callback_url, signed; a
+        failure schedules the next attempt (backoff) until CALLBACK_PATIENCE has passed."""
+        logsafe.set_job(task.key.provider, task.key.job_id)
+        if self._callback_secret is None:
+            log.error("a callback is due but JOBCOURIER_CALLBACK_SECRET is not set: dropped")
+            return Answer(200, {"outcome": "dropped"})
+        manifest = self._store().read_manifest(task.key)
+        if manifest is None or manifest.generation != task.generation:
+            log.info("%s: the manifest this callback announced was replaced", task.key.folder)
+            return Answer(200, {"outcome": "superseded"})
+        outcome = callbacks.attempt(
+            task,
+            manifest,
+            secret=self._callback_secret,
+            sender=self._sender(),
+            scheduler=self._scheduler(),
+            clock=self._clock,
+            scaled=self._planner.scaled,
+        )
+        return Answer(200, {"outcome": outcome})
+
+    def _check_callback_url(self, url: str) -> None:
+        if self._callback_secret is None:
+            raise ConfigurationError(
+                "callback_url needs JOBCOURIER_CALLBACK_SECRET, which this deployment does not "
+                "set: submit without callback_url, or ask its operator"
+            )
+        self._sender().check(url)
+
+    # -- small pieces ----------------------------------------------------------------------
     def _stored(self, key: JobKey) -> tuple[StoredFile, ...]:
         return tuple(sorted(self._store().stored_files(key).values(), key=lambda f: f.name))
 
@@ -368,18 +747,65 @@ class Courier:
         return provider
 
 
+def _new_chain() -> str:
+    return secrets.token_hex(4)
+
+
+def _latest_chain_tasks(
+    queued: Iterator[QueuedTask],
+) -> dict[tuple[JobKey, str], tuple[PollTask, datetime]]:
+    """For each (job, chain), its chain's newest task and when it is due."""
+    latest: dict[tuple[JobKey, str], tuple[PollTask, datetime]] = {}
+    for item in queued:
+        try:
+            body = json.loads(item.body)
+            task = parse_task(body) if isinstance(body, dict) else None
+        except (ValueError, BadRequest):
+            continue  # a callback, or not ours
+        if task is None or task.kind is not TaskKind.CHAIN:
+            continue
+        known = latest.get((task.key, task.chain))
+        if known is None or (task.seq, task.rearms) > (known[0].seq, known[0].rearms):
+            latest[(task.key, task.chain)] = (task, item.at)
+    return latest
+
+
+def _page_token(after: str, provider: str | None) -> str:
+    raw = json.dumps({"after": after, "provider": provider}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _read_page_token(token: str | None, provider: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        after = data["after"]
+        ok = isinstance(after, str) and data.get("provider") == provider and len(token) < 4096
+    except (ValueError, binascii.Error, TypeError, KeyError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise BadRequest("page_token must be one this function handed out, for the same provider")
+    return str(after)
+
+
 def _seconds_between(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds()
+
+
+def _rfc3339(moment: datetime) -> str:
+    return format_time(moment, timespec="seconds")
 
 
 def _manifest_answer(manifest: Manifest) -> Answer:
     return Answer(200, {"state": manifest.state.value, "manifest": manifest.to_json()})
 
 
-def _pending_body(marker: Mapping[str, Any]) -> dict[str, Any]:
+def _pending_body(record: JobRecord) -> dict[str, Any]:
     return {
         "state": JobState.PENDING.value,
         "manifest": None,
-        "submitted_at": marker.get("submitted_at"),
-        "deadline_at": marker.get("deadline_at"),
+        "submitted_at": format_time(record.submitted_at),
+        "deadline_at": format_time(record.deadline_at),
     }

@@ -6,6 +6,8 @@ JobcourierError
 ├── Unauthorized            a webhook without the configured token             -> 401
 ├── NoRoute                 no such route, or not served by this function      -> 404
 ├── UnknownJob              no such job was ever submitted                     -> 404
+├── Conflict                the job's state forbids it (cancel a succeeded job) -> 409
+├── Throttled               too many of something at once: try again later     -> 429
 ├── InfrastructureError     Cloud Tasks or GCS unreachable: retry this task    -> 503
 ├── ProviderError           the provider's status API; settled by the decision logic
 │   ├── ProviderTransient       connection error, timeout, 5xx, 429 (retry_after)
@@ -49,6 +51,16 @@ class UnknownJob(JobcourierError):
     pass
 
 
+class Conflict(JobcourierError):
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.details = details  # added to the answer's body beside "error"
+
+
+class Throttled(JobcourierError):
+    pass
+
+
 class InfrastructureError(JobcourierError):
     pass
 
@@ -64,7 +76,9 @@ class ProviderTransient(ProviderError):
 
 
 class ProviderAuthError(ProviderError):
-    pass
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 class JobNotFound(ProviderError):

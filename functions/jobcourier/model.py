@@ -13,6 +13,7 @@ from typing import Any
 from jobcourier.errors import BadRequest
 
 MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
+MAX_STATUS_TEXT = 300  # the last status a task carries (provider text, cut short)
 
 
 class ProviderStatus(StrEnum):
@@ -33,6 +34,10 @@ class JobState(StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELED = "canceled"
+
+
+REPLAYABLE = frozenset({JobState.FAILED, JobState.TIMED_OUT, JobState.PARTIAL, JobState.CANCELED})
 
 
 class TaskKind(StrEnum):
@@ -40,13 +45,6 @@ class TaskKind(StrEnum):
 
     CHAIN = "chain"  # the polling chain: each check schedules the next until the job settles
     PROMPT = "webhook"  # one check a provider's callback asked for; it never reschedules
-
-
-class Record(StrEnum):
-    """Bookkeeping kept beside, never inside, the consumers' folders."""
-
-    SUBMITTED = "jobs"  # the submission: deadline, labels; its presence means "known job"
-    WEBHOOK = "webhooks"  # a callback that came before the submission
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,12 @@ class JobKey:
     def folder(self) -> str:
         return f"{self.provider}/{self.job_id}"
 
-    def task_id(self, seq: int | str) -> str:
-        """Deterministic and hashed, as Cloud Tasks recommends (no sequential prefixes)."""
-        digest = hashlib.sha256(f"{self.provider}\0{self.job_id}\0{seq}".encode()).hexdigest()
-        return f"{digest[:32]}-{seq}"
+    def task_id(self, seq: int | str, chain: str = "") -> str:
+        """Deterministic and hashed, as Cloud Tasks recommends (no sequential prefixes); a
+        replay's chain gets names of its own (Cloud Tasks remembers used names for an hour)."""
+        step = f"{chain}-{seq}" if chain else str(seq)
+        digest = hashlib.sha256(f"{self.provider}\0{self.job_id}\0{step}".encode()).hexdigest()
+        return f"{digest[:32]}-{step}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,12 @@ class Manifest:
     files: tuple[StoredFile, ...] = ()
     error: JobError | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The bucket's generation of the object it was read from (not part of the document).
+    generation: int | None = field(default=None, compare=False)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,7 +140,7 @@ class Manifest:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Manifest:
+    def from_json(cls, data: Mapping[str, Any], generation: int | None = None) -> Manifest:
         """A manifest this function wrote (the bucket is ours: no hostile input here)."""
         error = data.get("error")
         return cls(
@@ -147,12 +153,71 @@ class Manifest:
             files=tuple(StoredFile(**f) for f in data.get("files") or ()),
             error=None if error is None else JobError(str(error["code"]), str(error["message"])),
             labels=dict(data.get("labels") or {}),
+            generation=generation,
+        )
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What the submission said, and which polling chain is in charge of the job.
+
+    Written at submission (and at each replay) as `_jobcourier/jobs/{provider}/{job_id}.json`,
+    kept for the job's life; a copy sits under `_jobcourier/pending/` while the job is in flight
+    (the index that listing and the sweep read, and each check consults)."""
+
+    key: JobKey
+    chain: str  # a new one per replay: its task names are its own
+    submitted_at: datetime
+    deadline_at: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
+    deadline_s: float | None = None  # what the submission asked for (None: the default)
+    callback_url: str | None = None
+    replaces: int | None = None  # a replay: the generation of the manifest it replaces
+    generation: int | None = field(default=None, compare=False)  # as read from the bucket
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "provider": self.key.provider,
+            "job_id": self.key.job_id,
+            "chain": self.chain,
+            "submitted_at": format_time(self.submitted_at),
+            "deadline_at": format_time(self.deadline_at),
+            "labels": dict(self.labels),
+            "deadline_s": self.deadline_s,
+            "callback_url": self.callback_url,
+            "replaces": self.replaces,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], generation: int | None = None) -> JobRecord:
+        """A record this function wrote (the bucket is ours)."""
+        return cls(
+            key=JobKey(str(data["provider"]), str(data["job_id"])),
+            chain=str(data["chain"]),
+            submitted_at=parse_time(data["submitted_at"]),
+            deadline_at=parse_time(data["deadline_at"]),
+            labels=dict(data.get("labels") or {}),
+            deadline_s=_optional_float(data.get("deadline_s")),
+            callback_url=data.get("callback_url"),
+            replaces=data.get("replaces"),
+            generation=generation,
+        )
+
+    def first_task(self) -> PollTask:
+        return PollTask(
+            key=self.key,
+            submitted_at=self.submitted_at,
+            deadline_at=self.deadline_at,
+            labels=dict(self.labels),
+            chain=self.chain,
         )
 
 
 @dataclass(frozen=True)
 class PollTask:
     """Everything a check needs to continue after any crash; it travels as the task body.
+    Bodies that come in are checked field by field first (validation.parse_task).
 
     Times since submission (`progress`, `last_check_s`) are real seconds; the planner turns
     them into the provider's time when the local time scale is not 1."""
@@ -169,9 +234,18 @@ class PollTask:
     kind: TaskKind = TaskKind.CHAIN
     last_check_s: float | None = None  # when the previous check ran, seconds since submission
     done: bool = False  # the provider said done: only the copy goes on (past the deadline too)
+    chain: str = ""  # the polling chain this task belongs to (JobRecord.chain)
+    rearms: int = 0  # times a task of this check was scheduled anew after the queue gave up
+
+    @property
+    def task_id(self) -> str:
+        """This task's name in its queue."""
+        seq = f"{self.seq}r{self.rearms}" if self.rearms else self.seq
+        return self.key.task_id(seq if self.kind is TaskKind.CHAIN else self.kind.value, self.chain)
 
     def next(self, raw_status: str | None) -> PollTask:
-        return replace(self, seq=self.seq + 1, last_status=raw_status)
+        status = None if raw_status is None else raw_status[:MAX_STATUS_TEXT]
+        return replace(self, seq=self.seq + 1, last_status=status, rearms=0)
 
     def with_progress(self, elapsed_s: float, fraction: float) -> PollTask:
         samples = (*self.progress, (round(elapsed_s, 3), round(fraction, 4)))
@@ -192,6 +266,8 @@ class PollTask:
             "kind": self.kind.value,
             "last_check_s": self.last_check_s,
             "done": self.done,
+            "chain": self.chain,
+            "rearms": self.rearms,
         }
 
     def to_bytes(self) -> bytes:
@@ -212,6 +288,8 @@ class PollTask:
                 kind=TaskKind(body.get("kind", TaskKind.CHAIN.value)),
                 last_check_s=_optional_float(body.get("last_check_s")),
                 done=body.get("done", False) is True,
+                chain=str(body.get("chain", "")),
+                rearms=int(body.get("rearms", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc
@@ -236,3 +314,40 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"time without a zone: {text!r}")
     return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class CallbackTask:
+    """One attempt at telling a job's `callback_url` that the job settled; travels as a task
+    body (kind "callback") and schedules its own next attempt until it is answered 2xx."""
+
+    key: JobKey
+    chain: str  # the chain whose manifest it announces: a replay's callbacks are its own
+    url: str
+    webhook_id: str  # the same on every attempt (Standard Webhooks' idempotency key)
+    first_at: datetime
+    generation: int  # of the manifest it announces: a replay that replaced it ends it
+    attempt: int = 1
+
+    KIND = "callback"
+
+    @property
+    def task_id(self) -> str:
+        return self.key.task_id(f"{self.KIND}{self.attempt}", self.chain)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "kind": self.KIND,
+            "provider": self.key.provider,
+            "job_id": self.key.job_id,
+            "chain": self.chain,
+            "url": self.url,
+            "webhook_id": self.webhook_id,
+            "first_at": format_time(self.first_at),
+            "generation": self.generation,
+            "attempt": self.attempt,
+        }
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()

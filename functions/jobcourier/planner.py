@@ -122,6 +122,10 @@ class Planner:
             previous_check_s=None if task.last_check_s is None else task.last_check_s / scale,
         )
 
+    def scaled(self, delay: timedelta) -> timedelta:
+        """A delay of the product (a grace, a retry) in this instance's real time."""
+        return delay * self._scale
+
     def _real(self, provider_s: float) -> timedelta:
         return timedelta(seconds=provider_s * self._scale)
 

@@ -19,14 +19,25 @@ from jobcourier.courier import Answer, Courier
 from jobcourier.errors import (
     BadRequest,
     ConfigurationError,
+    Conflict,
     InfrastructureError,
     JobcourierError,
     NoRoute,
+    Throttled,
     Unauthorized,
     UnknownJob,
 )
-from jobcourier.model import JobKey, PollTask
-from jobcourier.validation import parse_job_id, parse_json_object, parse_provider, parse_submission
+from jobcourier.model import CallbackTask, JobKey
+from jobcourier.validation import (
+    parse_callback_task,
+    parse_cancel,
+    parse_job_id,
+    parse_json_object,
+    parse_limit,
+    parse_provider,
+    parse_submission,
+    parse_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +51,20 @@ class Access:
 
     webhooks_only: bool = False
     webhook_token: str | None = None
+    project: str | None = None  # names the request's trace in log lines
 
 
 def handle(
     request: flask.Request, courier: Callable[[], Courier], access: Callable[[], Access]
 ) -> flask.Response:
     logsafe.current_job.set(None)  # set again by the courier once it knows the job
+    logsafe.current_trace.set(None)
     try:
-        _admit(request, access())
+        allowed = access()
+        headers = request.headers
+        trace = headers.get("traceparent"), headers.get("X-Cloud-Trace-Context")
+        logsafe.set_trace(*trace, allowed.project)
+        _admit(request, allowed)
         answer = _route(request, courier)
     except BadRequest as exc:
         if request.path == "/poll":
@@ -59,6 +76,10 @@ def handle(
         return _json(401, {"error": str(exc)})
     except (NoRoute, UnknownJob) as exc:
         return _json(404, {"error": str(exc)})
+    except Conflict as exc:
+        return _json(409, {"error": str(exc), **exc.details})
+    except Throttled as exc:
+        return _json(429, {"error": str(exc)})
     except InfrastructureError as exc:
         log.warning("%s %s: %s; asking for a retry", request.method, request.path, exc)
         return _json(503, {"error": str(exc)})
@@ -96,15 +117,44 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
         job = courier()
         return job.submit(parse_submission(body, job.providers))
     if method == "POST" and parts == ["poll"]:
-        task = PollTask.from_json(_body(request, "the poll task"))
-        return courier().poll(task, retry_count=_retry_count(request))
+        body = _body(request, "the poll task")
+        job = courier()
+        if body.get("kind") == CallbackTask.KIND:
+            return job.callback(parse_callback_task(body, job.providers))
+        task = parse_task(body, job.providers)
+        return job.poll(task, retry_count=_retry_count(request))
     if method == "POST" and len(parts) == 2 and parts[0] == "webhooks":
         return courier().webhook(parts[1], _body(request, f"the {parts[1]} webhook"))
+    if method == "GET" and parts == ["jobs"]:
+        return _list(request, courier())
     if method == "GET" and len(parts) == 3 and parts[0] == "jobs":
-        job = courier()
-        provider = parse_provider(parts[1], job.providers)
-        return job.status(JobKey(provider, parse_job_id(parts[2], provider)))
+        return courier().status(_key(courier(), parts[1], parts[2]))
+    if method == "POST" and len(parts) == 4 and parts[0] == "jobs" and parts[3] == "cancel":
+        reason = parse_cancel(_body(request, "the cancel request", empty_ok=True))
+        return courier().cancel(_key(courier(), parts[1], parts[2]), reason)
+    if method == "POST" and parts == ["sweep"]:
+        if _body(request, "the sweep request", empty_ok=True):
+            raise BadRequest("the sweep request must be empty or {}")
+        return courier().sweep()
     raise NoRoute(f"no route for {method} {request.path}")
+
+
+def _key(job: Courier, provider: str, job_id: str) -> JobKey:
+    known = parse_provider(provider, job.providers)
+    return JobKey(known, parse_job_id(job_id, known))
+
+
+def _list(request: flask.Request, job: Courier) -> Answer:
+    unknown = set(request.args) - {"state", "provider", "limit", "page_token"}
+    if unknown:
+        raise BadRequest(f"unknown query parameters: {sorted(unknown)}")
+    if request.args.get("state") != "pending":
+        raise BadRequest(f"state must be 'pending'. Found: {request.args.get('state')!r}")
+    provider = request.args.get("provider")
+    if provider is not None:
+        provider = parse_provider(provider, job.providers)
+    limit = parse_limit(request.args.get("limit"))
+    return job.pending(provider, limit, request.args.get("page_token"))
 
 
 def _retry_count(request: flask.Request) -> int:
@@ -113,10 +163,13 @@ def _retry_count(request: flask.Request) -> int:
     return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0
 
 
-def _body(request: flask.Request, what: str) -> dict[str, Any]:
+def _body(request: flask.Request, what: str, *, empty_ok: bool = False) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise BadRequest(f"{what} must be at most {MAX_BODY_BYTES} bytes")
-    return parse_json_object(request.get_data(cache=False)[: MAX_BODY_BYTES + 1], what)
+    raw = request.get_data(cache=False)[: MAX_BODY_BYTES + 1]
+    if empty_ok and not raw.strip():
+        return {}
+    return parse_json_object(raw, what)
 
 
 def _json(status: int, body: Any) -> flask.Response:

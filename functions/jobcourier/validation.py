@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobcourier.errors import BadRequest
 from jobcourier.limits import MAX_DEADLINE
-from jobcourier.model import JobKey
+from jobcourier.model import (
+    MAX_PROGRESS_SAMPLES,
+    MAX_STATUS_TEXT,
+    CallbackTask,
+    JobKey,
+    PollTask,
+    TaskKind,
+    parse_time,
+)
 
 MAX_JOB_ID_LENGTH = 256
 # GCS object names are at most 1024 bytes of UTF-8: room for "{provider}/" and "/manifest.json".
@@ -21,6 +33,12 @@ MAX_LABEL_VALUE_LENGTH = 256
 MAX_DEADLINE_SECONDS = int(MAX_DEADLINE.total_seconds())
 INTEGER_JOB_IDS = frozenset({"sellerpic"})  # SellerPic task ids are int64
 MAX_INT64 = 2**63 - 1
+MAX_URL_LENGTH = 2048
+MAX_REASON_LENGTH = 500
+MAX_COUNT = 10**7  # checks, sequence numbers, attempts: far beyond 30 days of checks
+MAX_LIST_LIMIT = 1000
+_CHAIN = re.compile(r"[0-9a-f]{0,32}")
+_WEBHOOK_ID = re.compile(r"msg_[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,8 @@ class Submission:
     key: JobKey
     deadline_seconds: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    callback_url: str | None = None
+    replay: bool = False
 
 
 def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -40,16 +60,216 @@ def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
     return body
 
 
+SUBMISSION_FIELDS = frozenset(
+    {"provider", "job_id", "deadline_seconds", "labels", "callback_url", "replay"}
+)
+
+
 def parse_submission(body: Mapping[str, Any], providers: Iterable[str]) -> Submission:
-    unknown_fields = set(body) - {"provider", "job_id", "deadline_seconds", "labels"}
+    unknown_fields = set(body) - SUBMISSION_FIELDS
     if unknown_fields:
         raise BadRequest(f"unknown fields in the submission: {sorted(unknown_fields)}")
     provider = parse_provider(body.get("provider"), providers)
+    replay = body.get("replay", False)
+    if not isinstance(replay, bool):
+        raise BadRequest(f"replay must be true or false. Found: {_show(replay)}")
     return Submission(
         key=JobKey(provider, parse_job_id(body.get("job_id"), provider)),
         deadline_seconds=_parse_deadline(body.get("deadline_seconds")),
         labels=_parse_labels(body.get("labels")),
+        callback_url=_parse_url(body.get("callback_url"), "callback_url"),
+        replay=replay,
     )
+
+
+def parse_cancel(body: Mapping[str, Any]) -> str | None:
+    """The optional reason of `POST /jobs/{provider}/{job_id}/cancel`."""
+    unknown_fields = set(body) - {"reason"}
+    if unknown_fields:
+        raise BadRequest(f"unknown fields in the cancel request: {sorted(unknown_fields)}")
+    reason = body.get("reason")
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
+        raise BadRequest(
+            f"reason must be a string of at most {MAX_REASON_LENGTH} characters. "
+            f"Found: {_show(reason)}"
+        )
+    return reason
+
+
+def parse_limit(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 4) or not (
+        1 <= int(value) <= MAX_LIST_LIMIT
+    ):
+        raise BadRequest(
+            f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}. Found: {value!r}"
+        )
+    return int(value)
+
+
+def parse_task(body: Mapping[str, Any], providers: Iterable[str] | None = None) -> PollTask:
+    """A poll task body, checked as strictly as a submission (a forged or damaged task must
+    not name a folder, or carry a number, that a submission could not). Raises BadRequest."""
+    fields_known = {
+        "v", "provider", "job_id", "submitted_at", "deadline_at", "labels", "seq", "checks",
+        "last_status", "progress", "kind", "last_check_s", "done", "chain", "rearms",
+    }  # fmt: skip
+    if set(body) - fields_known:
+        raise BadRequest(f"unknown fields in the poll task: {sorted(set(body) - fields_known)}")
+    provider = (
+        parse_provider(body.get("provider"), providers)
+        if providers is not None
+        else _parse_name(body.get("provider"), "provider")
+    )
+    kind = body.get("kind", TaskKind.CHAIN.value)
+    if kind not in {k.value for k in TaskKind}:
+        raise BadRequest(
+            f"kind must be one of {sorted(k.value for k in TaskKind)}. Found: {_show(kind)}"
+        )
+    return PollTask(
+        key=JobKey(provider, parse_job_id(body.get("job_id"), provider)),
+        submitted_at=_parse_moment(body.get("submitted_at"), "submitted_at"),
+        deadline_at=_parse_moment(body.get("deadline_at"), "deadline_at"),
+        labels=_parse_labels(body.get("labels")),
+        seq=_parse_count(body.get("seq", 0), "seq"),
+        checks=_parse_count(body.get("checks", 0), "checks"),
+        last_status=_parse_text(body.get("last_status"), "last_status"),
+        progress=_parse_progress(body.get("progress") or []),
+        kind=TaskKind(kind),
+        last_check_s=_parse_seconds(body.get("last_check_s"), "last_check_s"),
+        done=_parse_flag(body.get("done", False), "done"),
+        chain=_parse_chain(body.get("chain", "")),
+        rearms=_parse_count(body.get("rearms", 0), "rearms"),
+    )
+
+
+def parse_callback_task(body: Mapping[str, Any], providers: Iterable[str]) -> CallbackTask:
+    known = {"v", "kind", "provider", "job_id", "chain", "url", "webhook_id", "first_at",
+             "generation", "attempt"}  # fmt: skip
+    if set(body) - known:
+        raise BadRequest(f"unknown fields in the callback task: {sorted(set(body) - known)}")
+    provider = parse_provider(body.get("provider"), providers)
+    url = _parse_url(body.get("url"), "url")
+    webhook_id = body.get("webhook_id")
+    if url is None or not isinstance(webhook_id, str) or not _WEBHOOK_ID.fullmatch(webhook_id):
+        raise BadRequest("a callback task needs a url and a webhook_id")
+    generation = body.get("generation")
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise BadRequest(f"generation must be a whole number. Found: {_show(generation)}")
+    return CallbackTask(
+        key=JobKey(provider, parse_job_id(body.get("job_id"), provider)),
+        chain=_parse_chain(body.get("chain", "")),
+        url=url,
+        webhook_id=webhook_id,
+        first_at=_parse_moment(body.get("first_at"), "first_at"),
+        generation=generation,
+        attempt=max(_parse_count(body.get("attempt", 1), "attempt"), 1),
+    )
+
+
+def _parse_url(value: Any, what: str) -> str | None:
+    """A URL's form (http or https, a host, no credentials); where it may lead is the
+    sender's check (edges/http.py), made when calling."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH:
+        raise BadRequest(
+            f"{what} must be a URL of at most {MAX_URL_LENGTH} characters. Found: {_show(value)}"
+        )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        raise BadRequest(f"{what} does not parse as a URL: {exc}") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise BadRequest(f"{what} must be an https URL with a host. Found: {_show(value)}")
+    if parts.username or parts.password or any(ch.isspace() for ch in value):
+        raise BadRequest(f"{what} must carry no credentials or spaces")
+    return value
+
+
+def _parse_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", value):
+        raise BadRequest(f"{what} must be a provider name. Found: {_show(value)}")
+    return value
+
+
+def _parse_moment(value: Any, what: str) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise BadRequest(f"{what} must be an RFC 3339 time. Found: {_show(value)}")
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise BadRequest(f"{what} must be an RFC 3339 time with a zone. Found: {value!r}") from exc
+
+
+def _parse_count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise BadRequest(
+            f"{what} must be a whole number from 0 to {MAX_COUNT}. Found: {_show(value)}"
+        )
+    return value
+
+
+def _parse_seconds(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_DEADLINE_SECONDS * 2
+    ):
+        raise BadRequest(f"{what} must be a number of seconds. Found: {_show(value)}")
+    return float(value)
+
+
+def _parse_progress(value: Any) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, list) or len(value) > MAX_PROGRESS_SAMPLES:
+        raise BadRequest(
+            f"progress must be a list of at most {MAX_PROGRESS_SAMPLES} samples. "
+            f"Found: {_show(value)}"
+        )
+    samples = []
+    for sample in value:
+        if not isinstance(sample, list) or len(sample) != 2:
+            raise BadRequest(
+                f"a progress sample must be [seconds, fraction]. Found: {_show(sample)}"
+            )
+        elapsed = _parse_seconds(sample[0], "a progress sample's seconds")
+        fraction = sample[1]
+        if (
+            elapsed is None
+            or isinstance(fraction, bool)
+            or not isinstance(fraction, int | float)
+            or not 0 <= fraction <= 1
+        ):
+            raise BadRequest(f"a progress sample must be [seconds, 0..1]. Found: {_show(sample)}")
+        samples.append((elapsed, float(fraction)))
+    return tuple(samples)
+
+
+def _parse_text(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_STATUS_TEXT:
+        raise BadRequest(f"{what} must be a string of at most {MAX_STATUS_TEXT} characters")
+    return value
+
+
+def _parse_flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{what} must be true or false. Found: {_show(value)}")
+    return value
+
+
+def _parse_chain(value: Any) -> str:
+    if not isinstance(value, str) or not _CHAIN.fullmatch(value):
+        raise BadRequest(f"chain must be up to 32 hex digits. Found: {_show(value)}")
+    return value
 
 
 def parse_provider(value: Any, providers: Iterable[str]) -> str:

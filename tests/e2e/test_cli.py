@@ -18,7 +18,6 @@ import pytest
 from devstack.stack import Stack
 
 SCRIPT = Path(sys.executable).with_name("jobcourier")
-NOT_SERVED = "route not served yet"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,6 @@ def test_wait_gives_up_at_its_timeout_with_exit_2(stack: Stack):
 
 
 # -- the operating routes: the function does not serve these yet -------------------------------
-@pytest.mark.xfail(strict=True, reason=NOT_SERVED)
 def test_list_shows_a_job_in_flight(stack: Stack):
     job = new_id("cli-list")
     stack.spacely.add_job(job, pending_checks=10_000)
@@ -127,7 +125,6 @@ def test_list_shows_a_job_in_flight(stack: Stack):
     assert human.returncode == 0 and job in human.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_SERVED)
 def test_cancel_settles_a_job_as_canceled(stack: Stack):
     job = new_id("cli-cancel")
     stack.spacely.add_job(job, pending_checks=10_000)
@@ -139,7 +136,6 @@ def test_cancel_settles_a_job_as_canceled(stack: Stack):
     assert jobcourier("cancel", "spacely", job, url=stack.url).returncode == 0  # same 200 again
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_SERVED)
 def test_cancel_of_a_succeeded_job_is_refused(stack: Stack):
     job = new_id("cli-cancel-done")
     stack.spacely.add_job(job, pending_checks=0, files=1)
@@ -148,7 +144,6 @@ def test_cancel_of_a_succeeded_job_is_refused(stack: Stack):
     assert done.returncode == 2 and json.loads(done.stdout).get("state") == "succeeded"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_SERVED)
 def test_replay_runs_a_failed_job_again(stack: Stack):
     job = new_id("cli-replay")
     stack.spacely.add_job(job, pending_checks=0, final_status="failed")
@@ -163,10 +158,11 @@ def test_replay_runs_a_failed_job_again(stack: Stack):
     assert refused.returncode == 2  # a succeeded job is not replayed
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_SERVED)
 def test_submit_takes_a_callback_url(stack: Stack):
     job = new_id("cli-callback")
     stack.spacely.add_job(job, pending_checks=0, files=1)
-    callback = f"{stack.webhooks_url}/callback-sink"  # loopback http: allowed in the stack
+    callback = stack.receiver.url_for(job)  # loopback http: allowed in the stack
     done = jobcourier("submit", "spacely", job, "--callback-url", callback, "--wait", url=stack.url)
     assert done.returncode == 0, done.stderr
+    [delivery] = stack.receiver.wait_for(job)
+    assert delivery.verified and delivery.body["data"]["state"] == "succeeded"

@@ -48,8 +48,11 @@ STORAGE_CALLS_NOT_GRANTED = {
     "delete_blobs",
 }
 # google-cloud-tasks calls -> the role on the queue that allows them.
-TASKS_CALL_ROLES = {"create_task": "roles/cloudtasks.enqueuer"}
-TASKS_CALLS_NOT_GRANTED = {"delete_task", "get_task", "list_tasks", "run_task", "purge_queue"}
+TASKS_CALL_ROLES = {
+    "create_task": "roles/cloudtasks.enqueuer",
+    "list_tasks": "roles/cloudtasks.viewer",
+}
+TASKS_CALLS_NOT_GRANTED = {"delete_task", "get_task", "run_task", "purge_queue"}
 
 
 def _calls(path: Path) -> dict[str, list[ast.Call]]:
@@ -115,13 +118,17 @@ def test_runtime_enqueues_on_each_poll_queue_only(root: tf.Module, modules: dict
     calls = set(_calls(path))
     assert not TASKS_CALLS_NOT_GRANTED & calls, sorted(TASKS_CALLS_NOT_GRANTED & calls)
     roles = {TASKS_CALL_ROLES[name] for name in calls if name in TASKS_CALL_ROLES}
-    assert roles == {"roles/cloudtasks.enqueuer"}
+    assert roles == {"roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"}
 
-    assert root.module_calls["poll_queue"]["enqueuers"] == {"runtime": RUNTIME}
-    binding = modules["poll_queue"].resource("google_cloud_tasks_queue_iam_member", "enqueuer")
-    assert binding.body["role"] == "roles/cloudtasks.enqueuer"
-    assert binding.body["name"] == "${google_cloud_tasks_queue.queue.name}"
-    assert binding.body["for_each"] == "${var.enqueuers}"
+    for variable, resource, role in (
+        ("enqueuers", "enqueuer", "roles/cloudtasks.enqueuer"),
+        ("viewers", "viewer", "roles/cloudtasks.viewer"),
+    ):
+        assert root.module_calls["poll_queue"][variable] == {"runtime": RUNTIME}
+        binding = modules["poll_queue"].resource("google_cloud_tasks_queue_iam_member", resource)
+        assert binding.body["role"] == role
+        assert binding.body["name"] == "${google_cloud_tasks_queue.queue.name}"
+        assert binding.body["for_each"] == f"${{var.{variable}}}"
 
 
 def test_only_the_runtime_acts_as_and_only_scheduler_mints_tokens_for_the_invoker(

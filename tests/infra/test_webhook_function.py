@@ -213,7 +213,9 @@ def test_a_webhook_needs_no_provider_key(provider: str, body: dict[str, Any]) ->
         api_for=no_key,  # type: ignore[arg-type]
         scheduler=lambda: world.scheduler,
         store=lambda: world.store,
+        ledger=lambda: world.store,
         downloader=lambda: world.downloader,
+        sender=lambda: world.sender,
         clock=world.clock,
     )
     before = webhook_function.webhook(provider, body)

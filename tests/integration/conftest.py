@@ -25,7 +25,7 @@ from devstack.fakes.gepetto import FakeGepetto
 from devstack.fakes.sellerpic import FakeSellerPic
 from devstack.fakes.server import FakeServer
 from devstack.fakes.spacely import FakeSpacely
-from devstack.stack import provider_env
+from devstack.stack import CALLBACK_SECRET, provider_env
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 SELF_URL = "https://jobcourier.test"
@@ -39,6 +39,14 @@ class Harness:
     queue: str
     tasks: tasks_v2.CloudTasksClient
     fakes: dict[str, FakeServer]
+    monkeypatch: pytest.MonkeyPatch
+
+    def restart(self, **env: str) -> None:
+        """A new instance of the function (fresh clients, memory and configuration), with
+        these environment variables changed."""
+        for name, value in env.items():
+            self.monkeypatch.setenv(name, value)
+        self.client = create_app(target="jobcourier", source=str(MAIN)).test_client()
 
     @property
     def spacely(self) -> FakeSpacely:
@@ -110,10 +118,11 @@ def harness(
         "JOBCOURIER_INVOKER_SA": INVOKER,
         "JOBCOURIER_DELAY_SCALE": "1",
         "JOBCOURIER_ALLOW_PRIVATE_URLS": "1",
+        "JOBCOURIER_CALLBACK_SECRET": CALLBACK_SECRET,
         "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator,
         **provider_env(fakes),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = create_app(target="jobcourier", source=str(MAIN))
-    yield Harness(app.test_client(), bucket, queue, tasks, fakes)
+    yield Harness(app.test_client(), bucket, queue, tasks, fakes, monkeypatch)

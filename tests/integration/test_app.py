@@ -41,7 +41,10 @@ def test_submit_creates_a_real_task_and_a_marker(harness: Harness):
     body = json.loads(task.http_request.body)
     assert body["job_id"] == jid and body["labels"] == {"order": "A-17"} and body["seq"] == 0
     assert task.name.startswith(f"{harness.queue}/tasks/")
-    assert list(harness.objects()) == [f"_jobcourier/jobs/spacely/{jid}.json"]
+    assert sorted(harness.objects()) == [
+        f"_jobcourier/jobs/spacely/{jid}.json",
+        f"_jobcourier/pending/spacely/{jid}.json",
+    ]
     assert harness.objects(f"spacely/{jid}/") == {}  # the consumers' folder stays empty
 
 
@@ -134,7 +137,7 @@ def test_a_repeated_delivery_leaves_the_same_objects(harness: Harness):
     generations = {n: b.generation for n, b in harness.objects(f"spacely/{jid}/").items()}
     gets = len(harness.spacely.file_gets)
     again = harness.deliver(task, **{"X-CloudTasks-TaskRetryCount": "1"})
-    assert again.status_code == 200 and again.json["outcome"] == "already_settled"
+    assert again.status_code == 200 and again.json["outcome"] == "stopped"  # not in flight
     assert {n: b.generation for n, b in harness.objects(f"spacely/{jid}/").items()} == generations
     assert len(harness.spacely.file_gets) == gets
     resubmit = harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid})
@@ -165,7 +168,7 @@ def test_a_file_that_fails_for_now_is_retried_later(harness: Harness):
     harness.spacely.files[f"spacely-enterprise/{jid}/2.png"].failures = [503]
     harness.client.post("/jobs", json={"provider": "spacely", "job_id": jid})
     answer = harness.deliver(harness.take())
-    assert answer.json["outcome"] == "rescheduled"
+    assert answer.json["outcome"] == "delivering"
     assert sorted(harness.objects(f"spacely/{jid}/")) == [f"spacely/{jid}/00.png"]
     assert harness.deliver(harness.take()).json["state"] == "succeeded"
 

@@ -1,5 +1,6 @@
 """A check that only reschedules must not import the storage client: cold starts are paid on
-every invocation of a serverless function. Run in a fresh interpreter, as an instance starts."""
+every invocation of a serverless function. Run in a fresh interpreter, as an instance starts:
+its read of the job's pending entry (every check makes one) goes over GCS's JSON API."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobcourier.model import JobKey, PollTask
 from tests.integration.conftest import MAIN, Harness
 
 PROBE = """
@@ -24,11 +23,13 @@ print(json.dumps({"status": answer.status_code, "body": answer.json,
 """
 
 
-def first_check_in_a_new_instance(job_id: str) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    task = PollTask(JobKey("spacely", job_id), now, now + timedelta(hours=1))
+def first_check_in_a_new_instance(harness: Harness, job_id: str) -> dict[str, Any]:
+    """Submitted here; its first check made by a fresh interpreter, as a new instance."""
+    answer = harness.client.post("/jobs", json={"provider": "spacely", "job_id": job_id})
+    assert answer.status_code == 202
+    task = harness.take()
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(MAIN), task.to_bytes().decode()],
+        [sys.executable, "-c", PROBE, str(MAIN), task.http_request.body.decode()],
         capture_output=True,
         text=True,
         timeout=120,
@@ -41,7 +42,7 @@ def first_check_in_a_new_instance(job_id: str) -> dict[str, Any]:
 def test_a_reschedule_only_check_never_imports_the_storage_client(harness: Harness):
     job_id = str(uuid.uuid4())
     harness.spacely.add_job(job_id, pending_checks=5)
-    seen = first_check_in_a_new_instance(job_id)
+    seen = first_check_in_a_new_instance(harness, job_id)
     assert seen["status"] == 200 and seen["body"]["outcome"] == "rescheduled"
     assert seen["storage"] is False
     assert len(harness.queued()) == 1
@@ -50,6 +51,6 @@ def test_a_reschedule_only_check_never_imports_the_storage_client(harness: Harne
 def test_the_copy_path_does_import_it(harness: Harness):
     job_id = str(uuid.uuid4())
     harness.spacely.add_job(job_id, pending_checks=0)
-    seen = first_check_in_a_new_instance(job_id)
+    seen = first_check_in_a_new_instance(harness, job_id)
     assert seen["body"] == {"outcome": "settled", "state": "succeeded"}
     assert seen["storage"] is True

@@ -32,7 +32,7 @@ def test_gepetto_waits_for_cold_starts_and_a_webhook_prompts_a_check(harness: Ha
     assert prompt.schedule_time <= datetime.now(UTC)
     harness.tasks.purge_queue(name=harness.queue)
     assert harness.deliver(prompt).json == {"outcome": "settled", "state": "succeeded"}
-    assert harness.deliver(chain).json["outcome"] == "already_settled"
+    assert harness.deliver(chain).json["outcome"] == "stopped"  # settled: not asked again
     manifest = harness.manifest(jid, "gepetto")
     assert manifest["files"][0]["source"].endswith(f"/files/gepetto/{jid}.png")
     assert harness.bucket.blob(f"gepetto/{jid}/00.png").download_as_bytes() == data

@@ -48,8 +48,12 @@ def run_chain(w: World, limit: int = 50) -> int:
     """Deliver scheduled tasks in order, as Cloud Tasks would, until none is left."""
     courier = w.courier()
     delivered = 0
-    while w.scheduler.tasks and delivered < limit:
-        item = w.scheduler.pop()
+    while delivered < limit:
+        polls = [t for t in w.scheduler.tasks if t.body_json.get("kind") != "callback"]
+        if not polls:
+            break
+        item = polls[0]
+        w.scheduler.tasks.remove(item)
         w.clock.now = max(w.clock.now, item.at)
         assert courier.poll(item.task).http_status == 200
         delivered += 1
@@ -78,12 +82,29 @@ def test_the_same_submission_twice_starts_one_chain():
     assert len(w.scheduler.tasks) == 1
 
 
-def test_a_crash_between_task_and_marker_is_absorbed_by_the_task_name():
+class Crash(BaseException):
+    """The instance dies here: nothing after it runs, no handler sees it."""
+
+
+def test_a_crash_between_the_pending_entry_and_the_first_task_is_mended_by_a_retry():
     w = world(PROCESSING)
-    w.courier().submit(Submission(KEY))
-    w.store.objects.clear()  # the marker write was lost
+    schedule = w.scheduler.schedule
+
+    def die(*args: object) -> bool:
+        raise Crash
+
+    w.scheduler.schedule = die  # type: ignore[method-assign,assignment]
+    with pytest.raises(Crash):  # no answer: the caller retries
+        w.courier().submit(Submission(KEY))
+    pending = w.store.read_pending(KEY)
+    assert w.scheduler.tasks == [] and pending is not None
+    w.scheduler.schedule = schedule  # type: ignore[method-assign]
+    again = w.courier().submit(Submission(KEY))
+    assert again.http_status == 202 and again.body["duplicate"] is True
+    assert len(w.scheduler.tasks) == 1  # the first task of the pending entry's chain
     assert w.courier().submit(Submission(KEY)).http_status == 202
-    assert len(w.scheduler.tasks) == 1  # ALREADY_EXISTS, as the real queue answers
+    assert len(w.scheduler.tasks) == 1  # its name absorbs any later retry
+    assert w.scheduler.tasks[0].task.chain == pending.chain
 
 
 def test_submit_while_cloud_tasks_is_down_schedules_nothing_and_writes_no_marker():
@@ -91,7 +112,7 @@ def test_submit_while_cloud_tasks_is_down_schedules_nothing_and_writes_no_marker
     w.scheduler.unavailable = True
     with pytest.raises(InfrastructureError):
         w.courier().submit(Submission(KEY))
-    assert w.store.objects == {}
+    assert w.store.objects == {}  # the pending entry was taken back: nothing in flight
 
 
 def test_processing_reschedules_with_backoff_and_never_opens_the_store():
@@ -133,8 +154,8 @@ def test_a_duplicate_delivery_of_the_final_check_copies_nothing_again():
     courier.poll(task)
     writes = list(w.store.writes)
     again = courier.poll(task)
-    assert again.body == {"outcome": "already_settled", "state": "succeeded"}
-    assert w.store.writes == writes
+    assert again.body == {"outcome": "stopped"}  # no longer in flight: the provider is not asked
+    assert w.store.writes == writes and len(w.api.calls) == 1
     assert w.scheduler.tasks == []
 
 
@@ -153,7 +174,7 @@ def test_a_crashed_delivery_resumes_without_copying_stored_files_again():
     w.courier().submit(Submission(KEY))
     task = w.scheduler.pop().task
     w.downloader.served[URLS[1]] = DownloadTransient("connection reset")
-    assert w.courier().poll(task).body["outcome"] == "rescheduled"
+    assert w.courier().poll(task).body["outcome"] == "delivering"
     assert f"{KEY.folder}/manifest.json" not in w.store.objects
     w.downloader.served[URLS[1]] = ("image/png", b"two!")
     w.downloader.opened.clear()
@@ -306,7 +327,7 @@ def test_a_long_delivery_hands_the_rest_to_the_next_invocation_even_past_the_dea
 
     w.downloader.open = slow_open  # type: ignore[method-assign]
     w.clock.advance(50)
-    assert courier.poll(task).body["outcome"] == "rescheduled"
+    assert courier.poll(task).body["outcome"] == "delivering"
     assert sorted(w.store.files) == [f"{KEY.folder}/00.png"]
     assert w.clock.now > task.deadline_at  # the copy goes on: the job is done at Spacely
     run_chain(w)
@@ -427,7 +448,7 @@ def test_a_copy_still_running_at_the_cutoff_is_left_for_the_next_invocation():
             yield Download("image/png", None, chunks())
 
     w.downloader = Trickle()
-    assert courier.poll(task).body["outcome"] == "rescheduled"
+    assert courier.poll(task).body["outcome"] == "delivering"
     assert w.store.files == {}  # nothing half-stored
 
 

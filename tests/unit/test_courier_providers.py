@@ -50,7 +50,7 @@ def test_a_webhook_racing_the_chain_copies_once_and_trusts_only_the_status_api()
     courier.webhook("gepetto", {"id": "g-1", "output": "https://evil.test/x.png"})
     chain, prompt = w.scheduler.tasks
     assert courier.poll(prompt.task).body["state"] == "succeeded"
-    assert courier.poll(chain.task).body["outcome"] == "already_settled"
+    assert courier.poll(chain.task).body["outcome"] == "stopped"  # settled: not asked again
     assert w.downloader.opened == ["https://cdn.gepetto.test/g-1.png"]
     assert [n for n in w.store.writes if n.startswith("gepetto/")] == [
         "gepetto/g-1/00.png",

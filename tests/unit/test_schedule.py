@@ -305,9 +305,8 @@ def test_backoff_stays_at_its_cap_however_many_checks_a_job_had(name):
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_a_job_checked_ten_thousand_times_is_rescheduled_not_crashed(name):
-    from datetime import timedelta
-
-    from jobcourier.model import JobKey, PollTask
+    from jobcourier.model import JobKey
+    from jobcourier.validation import Submission
     from tests.fakes import ScriptedApi, World, json_answer
 
     running = {
@@ -318,12 +317,9 @@ def test_a_job_checked_ten_thousand_times_is_rescheduled_not_crashed(name):
     }[name]
     w = World(api=ScriptedApi([json_answer(running)]))
     job_id = "1234" if name == "sellerpic" else "job-1"
-    task = PollTask(
-        key=JobKey(name, job_id),
-        submitted_at=w.clock.now - timedelta(days=7),
-        deadline_at=w.clock.now + timedelta(days=20),
-        checks=10_000,
-    )
+    w.courier().submit(Submission(JobKey(name, job_id), deadline_seconds=20 * 24 * 3600))
+    task = replace(w.scheduler.pop().task, checks=10_000, seq=10_000)
+    w.clock.advance(7 * 24 * 3600)
     answer = w.courier().poll(task)
     assert answer.body["outcome"] == "rescheduled"
     [following] = w.scheduler.tasks

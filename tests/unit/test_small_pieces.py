@@ -168,7 +168,7 @@ def test_the_upload_reader_matches_a_file_for_any_block_size():
 def test_log_lines_carry_the_job_they_are_about():
     formatter = logsafe.RedactingJsonFormatter()
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "rescheduled", (), None)
-    token = logsafe.current_job.set("spacely/068e")
+    token = logsafe.current_job.set(("spacely", "068e"))
     try:
         assert json.loads(formatter.format(record))["job"] == "spacely/068e"
         logsafe.current_job.set(None)  # as routes.handle does for each request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import grpc
@@ -15,6 +16,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from jobcourier.config import Config
 from jobcourier.errors import InfrastructureError
 from jobcourier.limits import DISPATCH_DEADLINE
+from jobcourier.ports import QueuedTask
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ class CloudTasksScheduler:
             client = tasks_v2.CloudTasksClient()
         return cls(client, config)
 
-    def schedule(self, provider: str, task_id: str, body: bytes, at: datetime) -> bool:
+    def schedule(self, provider: str | None, task_id: str, body: bytes, at: datetime) -> bool:
         queue = self._config.queue_for(provider)
         url = f"{self._config.self_url}/poll"
         http_request = tasks_v2.HttpRequest(
@@ -86,3 +88,26 @@ class CloudTasksScheduler:
             # (IAM propagation); never an answer to treat as scheduled.
             raise InfrastructureError(f"Cloud Tasks refused the task: {exc.message}") from exc
         return True
+
+    def queued(self) -> Iterator[QueuedTask]:
+        for queue in self._config.queues:
+            request = tasks_v2.ListTasksRequest(
+                parent=queue, response_view=tasks_v2.Task.View.FULL, page_size=1000
+            )
+            try:
+                for task in self._client.list_tasks(
+                    request=request, retry=CREATE_RETRY, timeout=30.0
+                ):
+                    at = task.schedule_time
+                    moment = (
+                        datetime.fromtimestamp(at.timestamp(), UTC) if at else datetime.now(UTC)
+                    )
+                    yield QueuedTask(body=bytes(task.http_request.body), at=moment)
+            except TRANSIENT as exc:
+                raise InfrastructureError(
+                    f"Cloud Tasks unavailable: {exc.__class__.__name__}"
+                ) from exc
+            except api_exceptions.GoogleAPICallError as exc:
+                raise InfrastructureError(
+                    f"Cloud Tasks refused to list tasks: {exc.message}"
+                ) from exc

@@ -1,8 +1,8 @@
 """The results bucket through google-cloud-storage: the only module that imports it.
 
-{provider}/{job_id}/00.png ... manifest.json     what consumers read
-_jobcourier/jobs/{provider}/{job_id}.json        the submission (bookkeeping)
-_jobcourier/webhooks/{provider}/{job_id}.json    a callback before its submission
+{provider}/{job_id}/00.png ... manifest.json     what consumers read (GcsStore)
+_jobcourier/...                                  the function's bookkeeping (edges/ledger.py,
+                                                 which writes and lists through `Objects`)
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
 
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -21,14 +23,13 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from jobcourier.errors import DownloadError, DownloadTransient, InfrastructureError
-from jobcourier.model import JobKey, Manifest, Record, StoredFile
+from jobcourier.model import JobKey, Manifest, StoredFile
 from jobcourier.naming import content_type_for
 from jobcourier.ports import Download
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-BOOKKEEPING = "_jobcourier"
 # Resumable upload chunk: the most a copy holds in memory (a multiple of 256 KiB).
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 # GCS unreachable for this long: answer 503 and let Cloud Tasks retry with its own backoff,
@@ -37,28 +38,114 @@ RETRY = DEFAULT_RETRY.with_timeout(10.0)
 TIMEOUT = (5.0, 60.0)
 
 
-class GcsStore:
+@dataclass(frozen=True)
+class Listed:
+    name: str
+    generation: int
+    metadata: Mapping[str, str]
+    created: datetime
+
+
+class Objects:
+    """JSON objects in the bucket: read, create-only or overwrite, delete one generation,
+    list a prefix in name order."""
+
     def __init__(self, client: Client, bucket_name: str) -> None:
         self._bucket = client.bucket(bucket_name)
         self._client = client
 
     @classmethod
-    def from_bucket_name(cls, bucket_name: str) -> GcsStore:
+    def from_bucket_name(cls, bucket_name: str) -> Self:
         # STORAGE_EMULATOR_HOST, when set, is read by the client itself.
         return cls(Client(), bucket_name)
 
+    def read_json(self, name: str) -> tuple[dict[str, Any], int] | None:
+        with _translated("read"):
+            blob = self._bucket.get_blob(name, retry=RETRY, timeout=TIMEOUT)
+            if blob is None:
+                return None
+            raw = blob.download_as_bytes(retry=RETRY, timeout=TIMEOUT)
+        data: dict[str, Any] = json.loads(raw)
+        return data, int(blob.generation)
+
+    def create_json(
+        self, name: str, value: Mapping[str, Any], metadata: Mapping[str, str] | None = None
+    ) -> int | None:
+        """Create-only: the new generation, or None when the name is taken."""
+        try:
+            return self._write_json(name, value, metadata, if_generation_match=0)
+        except api_exceptions.PreconditionFailed:
+            return None
+
+    def write_json(self, name: str, value: Mapping[str, Any]) -> int:
+        return self._write_json(name, value, None, if_generation_match=None)
+
+    def _write_json(
+        self,
+        name: str,
+        value: Mapping[str, Any],
+        metadata: Mapping[str, str] | None,
+        *,
+        if_generation_match: int | None,
+    ) -> int:
+        blob = self._bucket.blob(name)
+        if metadata:
+            blob.metadata = dict(metadata)
+        body = json.dumps(value, indent=2, sort_keys=True).encode()
+        with _translated("write"):
+            blob.upload_from_string(
+                body,
+                content_type="application/json",
+                if_generation_match=if_generation_match,
+                retry=RETRY,
+                timeout=TIMEOUT,
+            )
+        return int(blob.generation)
+
+    def delete(self, name: str, generation: int | None = None) -> None:
+        """That generation only (None: any); gone already, or replaced since, is fine."""
+        with _translated("delete"):
+            try:
+                self._bucket.blob(name).delete(
+                    if_generation_match=generation, retry=RETRY, timeout=TIMEOUT
+                )
+            except (api_exceptions.NotFound, api_exceptions.PreconditionFailed):
+                return
+
+    def list(
+        self, prefix: str, *, start_offset: str | None = None, max_results: int | None = None
+    ) -> list[Listed]:
+        with _translated("list"):
+            blobs = list(
+                self._client.list_blobs(
+                    self._bucket,
+                    prefix=prefix,
+                    start_offset=start_offset,
+                    max_results=max_results,
+                    retry=RETRY,
+                    timeout=TIMEOUT,
+                )
+            )
+        return [
+            Listed(b.name, int(b.generation), dict(b.metadata or {}), b.time_created) for b in blobs
+        ]
+
+
+class GcsStore(Objects):
+    """Consumers' folders: result files and manifests."""
+
     def read_manifest(self, key: JobKey) -> Manifest | None:
-        data = self._read_json(f"{key.folder}/{MANIFEST}")
-        return None if data is None else Manifest.from_json(data)
+        found = self.read_json(f"{key.folder}/{MANIFEST}")
+        return None if found is None else Manifest.from_json(found[0], generation=found[1])
 
-    def create_manifest(self, key: JobKey, manifest: Manifest) -> bool:
-        return self._create_json(f"{key.folder}/{MANIFEST}", manifest.to_json())
+    def create_manifest(self, key: JobKey, manifest: Manifest) -> int | None:
+        return self.create_json(f"{key.folder}/{MANIFEST}", manifest.to_json())
 
-    def read_record(self, kind: Record, key: JobKey) -> dict[str, Any] | None:
-        return self._read_json(f"{BOOKKEEPING}/{kind.value}/{key.folder}.json")
+    def delete_manifest(self, key: JobKey, generation: int) -> None:
+        self.delete(f"{key.folder}/{MANIFEST}", generation)
 
-    def create_record(self, kind: Record, key: JobKey, value: Mapping[str, Any]) -> bool:
-        return self._create_json(f"{BOOKKEEPING}/{kind.value}/{key.folder}.json", value)
+    def delete_file(self, key: JobKey, name: str) -> None:
+        self.delete(f"{key.folder}/{name}")
 
     def stored_files(self, key: JobKey) -> dict[str, StoredFile]:
         with _translated("list"):
@@ -99,29 +186,6 @@ class GcsStore:
                 f"{name}: expected {download.length} bytes. Found: {reader.position}"
             )
         return _stored(blob)
-
-    def _read_json(self, name: str) -> dict[str, Any] | None:
-        with _translated("read"):
-            blob = self._bucket.get_blob(name, retry=RETRY, timeout=TIMEOUT)
-            if blob is None:
-                return None
-            data: dict[str, Any] = json.loads(blob.download_as_bytes(retry=RETRY, timeout=TIMEOUT))
-        return data
-
-    def _create_json(self, name: str, value: Mapping[str, Any]) -> bool:
-        body = json.dumps(value, indent=2, sort_keys=True).encode()
-        try:
-            with _translated("write"):
-                self._bucket.blob(name).upload_from_string(
-                    body,
-                    content_type="application/json",
-                    if_generation_match=0,
-                    retry=RETRY,
-                    timeout=TIMEOUT,
-                )
-        except api_exceptions.PreconditionFailed:
-            return False
-        return True
 
 
 def _stored(blob: Blob) -> StoredFile:

@@ -23,6 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from jobcourier.errors import (
+    BadRequest,
     DownloadExpired,
     DownloadRefused,
     DownloadTransient,
@@ -35,6 +36,7 @@ TIMEOUT = (10.0, 60.0)  # connect, read (between bytes)
 MAX_API_ANSWER_BYTES = 1024 * 1024
 MAX_DOWNLOAD_BYTES = 5 * 1024**3
 MAX_REDIRECTS = 5
+MAX_CALLBACK_ANSWER_BYTES = 64 * 1024
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 USER_AGENT = "jobcourier/0.1"
 
@@ -72,6 +74,9 @@ class RequestsProviderApi:
 
 
 class SafeDownloader:
+    """Result downloads, and callbacks to callers' URLs (ports.Downloader, CallbackSender):
+    every URL and every connection under the rules in this module's docstring."""
+
     def __init__(self, *, allow_private: bool = False) -> None:
         # Its own session, whose connections check their peer (the provider APIs' need not).
         self._session = new_session()
@@ -96,6 +101,39 @@ class SafeDownloader:
             )
         finally:
             response.close()
+
+    def check(self, url: str) -> None:
+        """The URL's form and, when its host is a literal address, that address; a name is
+        resolved (and every address checked) only when calling."""
+        try:
+            parts = urlsplit(url)
+            scheme_ok = parts.scheme == "https" or (self._allow_private and parts.scheme == "http")
+            if not scheme_ok:
+                raise DownloadRefused(f"must use https. Found: {parts.scheme or 'no scheme'}")
+            host = parts.hostname or ""
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return  # a name
+            check_address(host, host, allow_private=self._allow_private)
+        except (DownloadRefused, ValueError) as exc:
+            raise BadRequest(f"callback_url is not allowed: {exc}") from exc
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        check_url(url, allow_private=self._allow_private)
+        try:
+            with self._session.post(
+                url,
+                data=body,
+                headers=dict(headers),
+                timeout=TIMEOUT,
+                stream=True,
+                allow_redirects=False,
+            ) as response:
+                response.raw.read(MAX_CALLBACK_ANSWER_BYTES)  # the answer itself is not used
+                return response.status_code
+        except requests.RequestException as exc:
+            raise DownloadTransient(f"{public_url(url)}: {exc.__class__.__name__}") from exc
 
     def _get_following_redirects(self, url: str) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):

@@ -55,7 +55,7 @@ def raise_for_status(
     if code in not_found:
         error = JobNotFound(f"the provider does not know this job (HTTP {code})")
     elif code in (401, 403):
-        error = ProviderAuthError(f"the provider refused our API key (HTTP {code})")
+        error = ProviderAuthError(f"the provider refused our API key (HTTP {code})", code)
     elif code >= 500 or code in (408, 429):
         error = ProviderTransient(
             f"the provider is unavailable (HTTP {code})", retry_after_s=_retry_after(response)

@@ -31,3 +31,15 @@ resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
   role     = "roles/cloudtasks.enqueuer"
   member   = each.value
 }
+
+# Read this queue's tasks (GET /jobs?state=pending joins them with the jobs in flight):
+# cloudtasks.tasks.list on this queue only.
+resource "google_cloud_tasks_queue_iam_member" "viewer" {
+  for_each = var.viewers
+
+  project  = google_cloud_tasks_queue.queue.project
+  location = google_cloud_tasks_queue.queue.location
+  name     = google_cloud_tasks_queue.queue.name
+  role     = "roles/cloudtasks.viewer"
+  member   = each.value
+}

@@ -76,3 +76,9 @@ variable "enqueuers" {
   description = "Principals that may create tasks in this queue (roles/cloudtasks.enqueuer on this queue only), keyed by a static label so that members unknown until apply still plan."
   default     = {}
 }
+
+variable "viewers" {
+  type        = map(string)
+  description = "Principals that may list this queue's tasks (roles/cloudtasks.viewer on this queue only), keyed by a static label."
+  default     = {}
+}
