@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = {
     "entry point": "import main",
-    "reschedule only": "import main, jobcourier.edges.http, jobcourier.edges.cloud_tasks",
+    "reschedule only": "import main, jobcourier.edges.http, jobcourier.edges.cloud_tasks, "
+    "jobcourier.edges.ledger",
     "copy": "import main, jobcourier.edges.http, jobcourier.edges.cloud_tasks, "
-    "jobcourier.edges.gcs",
+    "jobcourier.edges.ledger, jobcourier.edges.gcs",
 }
 PROBE = """
 import sys, time

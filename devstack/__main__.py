@@ -1,15 +1,18 @@
 """`scripts/local`: the whole loop on this machine, no cloud account.
 
-Starts the GCS emulator, the Cloud Tasks emulator, a fake Spacely and the function; submits a
-few jobs at each of the four fake providers (slow, failing, an unknown status, a webhook, a
-partial result with an expired link, a large video behind a 429, a duplicate, a bad one);
-shows them progress and land; lists the bucket; stops everything it started.
+Starts the GCS emulator, the Cloud Tasks emulator, the four fake providers, a callback
+receiver and the function; submits a few jobs at each provider (slow, failing, an unknown
+status, a webhook, a partial result with an expired link, a large video behind a 429, a
+duplicate, a bad one); shows them progress and land; lists the bucket; then steers: lists what
+is in flight, cancels a job (its signed callback arrives and is verified), replays the failed
+one; stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from google.cloud import storage
 
 from devstack.processes import ROOT
 from devstack.stack import BUCKET, Stack
+from jobcourier.client import Client
 
 # (provider, job id, how its fake behaves, submission extras)
 JOBS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
@@ -90,7 +94,37 @@ def main() -> None:
         for blob in storage.Client().list_blobs(BUCKET):
             print(f"  {blob.size:>9}  {blob.name}")
         print(f"\nmanifest of a-slow-render:\n{_manifest('a-slow-render')}")
+        _steer(stack)
     print(f"\nstopped everything; {time.monotonic() - started:.1f} s in all")
+
+
+def _steer(stack: Stack) -> None:
+    """The operators' surface: what is in flight, a cancel, a replay, a signed callback."""
+    client = Client(stack.url)
+    print("\nsteering, through jobcourier.client (the `jobcourier` command's library):")
+    stack.spacely.add_job("a-mistake", pending_checks=100_000)
+    hook = stack.receiver.url_for("a-mistake")
+    client.submit("spacely", "a-mistake", callback_url=hook)
+    time.sleep(0.5)  # a check or two
+    for job in client.list():
+        print(
+            f"  in flight: {job.provider}/{job.job_id}, {job.checks} checks, "
+            f"last status {job.last_status!r}, next check at {job.next_check_at}"
+        )
+    canceled = client.cancel("spacely", "a-mistake", reason="submitted by mistake")
+    print(f"  cancel spacely/a-mistake -> {canceled.state}")
+    [delivery] = stack.receiver.wait_for("a-mistake")
+    print(
+        f"  callback received: {delivery.body['type']} {delivery.body['data']['state']}, "
+        f"signature verified: {delivery.verified}, webhook-id {delivery.webhook_id}"
+    )
+    stack.spacely.add_job("a-failing-one", pending_checks=1, files=2)  # it works this time
+    replayed = client.replay("spacely", "a-failing-one")
+    print(f"  replay spacely/a-failing-one -> {replayed.state} (replayed: {replayed.replayed})")
+    final = client.wait("spacely", "a-failing-one", timeout=30)
+    print(f"  spacely/a-failing-one is now {final.state}")
+    counts = Counter(e["event"] for e in stack.events())
+    print(f"  log events written: {dict(sorted(counts.items()))}")
 
 
 def _script(stack: Stack, provider: str, job_id: str, script: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ function under functions-framework, each on a free loopback port, all stopped by
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import sys
@@ -114,6 +115,19 @@ class Stack:
     @property
     def fliki(self) -> FakeFliki:
         return self.fakes["fliki"]  # type: ignore[return-value]
+
+    def events(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """The log events every function process of this stack has written so far (one JSON
+        object a line, as Cloud Logging reads them), of one job or all."""
+        found = []
+        for log in sorted(self.log_dir.glob("function*.log")) + [self.log_dir / "webhooks.log"]:
+            for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+                if not line.startswith("{"):
+                    continue  # the server's own lines
+                entry = json.loads(line)
+                if "event" in entry and job_id in (None, entry.get("job_id")):
+                    found.append(entry)
+        return found
 
     def kill_function(self) -> None:
         """Stop the function at once, as a crashed instance stops."""

@@ -162,3 +162,29 @@ def test_a_job_survives_its_instance_being_killed_mid_chain(stack: Stack):
     # dying mid-flight (its task was delivered again). A second chain would call more often.
     assert len(calls()) == 9
     assert manifest["checks"] in (8, 9)
+
+
+def test_the_running_function_writes_each_event_once(stack: Stack):
+    """Read back from the function process's own log, as Cloud Logging would receive it."""
+    job = f"events-{uuid.uuid4().hex[:8]}"
+    stack.spacely.add_job(job, pending_checks=2, files=2)
+    trace = uuid.uuid4().hex
+    answer = requests.post(
+        f"{stack.url}/jobs",
+        json={"provider": "spacely", "job_id": job},
+        headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+        timeout=10,
+    )
+    assert answer.status_code == 202
+    manifest = stack.wait_settled("spacely", job)
+    names = [e["event"] for e in stack.events(job)]
+    assert names == ["job_submitted", "job_checked", "job_checked", "job_checked", "job_settled"]
+    submitted, *checked, settled = stack.events(job)
+    assert submitted["logging.googleapis.com/trace"] == f"projects/local-project/traces/{trace}"
+    assert [c["outcome"] for c in checked] == ["rescheduled", "rescheduled", "settled"]
+    assert settled["state"] == "succeeded" and settled["files"] == 2
+    assert settled["checks"] == manifest["checks"] == 3
+    assert settled["bytes"] == sum(f["size"] for f in manifest["files"])
+    for event in stack.events(job):
+        assert event["provider"] == "spacely" and event["job_id"] == job
+        assert event["logging.googleapis.com/labels"] == {"provider": "spacely", "job_id": job}
