@@ -1,5 +1,5 @@
 """A stand-in for the jobcourier function's operator surface, for the client's and the
-command's unit tests: an http.server on 127.0.0.1 in a thread that answers as CONTRACT.md says
+command's unit tests: an http.server on 127.0.0.1 in a thread that answers as docs/contract.md says
 (submit, status, list with pages, cancel, replay), keeps its jobs in memory and records every
 request. It also mints Google-style ID tokens at /token, for the token tests."""
 

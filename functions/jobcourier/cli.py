@@ -1,5 +1,5 @@
-"""The `jobcourier` command: submit, status, list, cancel, replay and wait (CONTRACT.md,
-"Operating and steering"), built on client.py. Tables for people, --json for scripts.
+"""The `jobcourier` command: submit, status, list, cancel, replay and wait
+(docs/contract.md#command-line), built on client.py. Tables for people, --json for scripts.
 
 Exit status: 0 when the job (or the request) succeeded, 1 when the job ended otherwise
 (settled, but not succeeded), 2 on a usage or connection error or an error answer.

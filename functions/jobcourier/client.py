@@ -1,6 +1,6 @@
-"""A client for jobcourier's HTTP surface, for operators and scripts (CONTRACT.md, "Operating
-and steering"); the `jobcourier` command (cli.py) is built on it. The function never imports
-this module: it needs only requests and google-auth, which the function depends on anyway.
+"""A client for jobcourier's HTTP surface, for operators and scripts (docs/contract.md); the
+`jobcourier` command (cli.py) is built on it. The function never imports this module: it needs
+only requests and google-auth, which the function depends on anyway.
 
     client = Client("https://REGION-PROJECT.cloudfunctions.net/jobcourier")
     client.submit("spacely", job_id, labels={"order": "A-17"})

@@ -330,7 +330,10 @@ class Courier:
             if record is None:
                 raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
             error = JobError("canceled", reason or "canceled by an operator")
-            manifest, created = self._write_manifest(record, Settle(JobState.CANCELED, error))
+            decision = Settle(JobState.CANCELED, error)
+            manifest, created = self._write_manifest(
+                record, decision, checks=self._checks_made(record)
+            )
             if created:
                 logsafe.event(
                     log, "job_canceled", "%s canceled: %s", key.folder, error.message,
@@ -344,6 +347,18 @@ class Courier:
                 manifest=manifest.to_json(),
             )
         return _manifest_answer(manifest)
+
+    def _checks_made(self, record: JobRecord) -> int:
+        """How many checks the job's chain made, from its task waiting in the queue (0 when
+        none waits, or the queues cannot be read: a cancel does not wait for them)."""
+        try:
+            found = _latest_chain_tasks(self._scheduler().queued()).get((record.key, record.chain))
+        except InfrastructureError:
+            log.warning(
+                "%s: cannot read the queues; the manifest counts 0 checks", record.key.folder
+            )
+            return 0
+        return found[0].checks if found else 0
 
     # -- POST /sweep -----------------------------------------------------------------------
     def sweep(self) -> Answer:

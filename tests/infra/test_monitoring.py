@@ -1,6 +1,6 @@
 """Monitoring (infra/modules/monitoring, runbook docs/operations.md): log-based metrics keyed on
-the events the function logs (CONTRACT.md, "Log events"), alert policies that say what to do and
-notify the channels given, and a dashboard whose JSON renders and shows the same signals."""
+the events the function logs (docs/contract.md, "Log events"), alert policies that say what to
+do and notify the channels given, and a dashboard whose JSON renders and shows the same signals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sweep (CONTRACT.md, "Operating and steering"): Cloud Scheduler POSTs `{}` to the main
+"""The sweep (docs/contract.md): Cloud Scheduler POSTs `{}` to the main
 function's /sweep on a schedule, with an OIDC token of the invoker account (the identity poll
 tasks carry, allowed to invoke the main function and nothing else)."""
 

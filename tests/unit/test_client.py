@@ -1,5 +1,5 @@
 """The client against a stand-in function on 127.0.0.1 (tests/fake_function.py) that answers as
-CONTRACT.md says; ID tokens through an injected token source, and through google-auth's own
+docs/contract.md says; ID tokens through an injected token source, and through google-auth's own
 service account flow against a local token endpoint."""
 
 from __future__ import annotations

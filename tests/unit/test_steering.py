@@ -52,6 +52,7 @@ def test_cancel_settles_the_job_and_its_chain_stops_without_asking_the_provider(
         "message": "wrong prompt",
     }
     assert w.store.read_pending(KEY) is None
+    assert m["checks"] == 0  # none made yet
     assert courier.poll(w.scheduler.pop().task).body == {"outcome": "stopped"}
     assert w.api.calls == []  # the provider was never asked
     again = courier.cancel(KEY, None)
@@ -71,6 +72,18 @@ def test_cancel_of_a_job_settled_otherwise_is_a_conflict_and_changes_nothing():
     assert refused.value.details["state"] == "succeeded"
     assert refused.value.details["manifest"] == manifest(w)
     assert w.store.objects == before
+
+
+def test_a_canceled_manifest_counts_the_checks_its_chain_made():
+    w = world(PROCESSING)
+    courier = w.courier()
+    courier.submit(Submission(KEY))
+    run_chain(w, limit=3)
+    assert courier.cancel(KEY, None).body["manifest"]["checks"] == 3
+    other = JobKey("spacely", "queues-down")
+    courier.submit(Submission(other))
+    w.scheduler.unavailable = True
+    assert courier.cancel(other, None).body["manifest"]["checks"] == 0
 
 
 def test_cancel_of_an_unknown_job_is_404():

@@ -120,7 +120,14 @@ class SafeDownloader:
             raise BadRequest(f"callback_url is not allowed: {exc}") from exc
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        check_url(url, allow_private=self._allow_private)
+        """What goes wrong names the URL's host only: a caller's path may hold a token."""
+        host = urlsplit(url).hostname or "?"
+        try:
+            check_url(url, allow_private=self._allow_private)
+        except DownloadRefused as exc:
+            raise DownloadRefused(f"callback to {host} refused: not a public address") from exc
+        except DownloadTransient as exc:
+            raise DownloadTransient(f"callback to {host}: cannot resolve it") from exc
         try:
             with self._session.post(
                 url,
@@ -132,8 +139,8 @@ class SafeDownloader:
             ) as response:
                 response.raw.read(MAX_CALLBACK_ANSWER_BYTES)  # the answer itself is not used
                 return response.status_code
-        except requests.RequestException as exc:
-            raise DownloadTransient(f"{public_url(url)}: {exc.__class__.__name__}") from exc
+        except (requests.RequestException, DownloadRefused) as exc:
+            raise DownloadTransient(f"callback to {host}: {exc.__class__.__name__}") from exc
 
     def _get_following_redirects(self, url: str) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):

@@ -1,5 +1,5 @@
 # Operations as code for jobcourier: log-based metrics keyed on the `event` field of the
-# function's structured log lines (CONTRACT.md, "Log events"), alert policies that say what to
+# function's structured log lines (docs/contract.md, "Log events"), alert policies that say what to
 # do, and a dashboard kept as JSON beside them. The runbook is docs/operations.md.
 
 locals {
