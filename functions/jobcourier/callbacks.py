@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from jobcourier import logsafe
 from jobcourier.errors import ConfigurationError, DownloadError
 from jobcourier.limits import CALLBACK_FIRST_RETRY, CALLBACK_MAX_RETRY, CALLBACK_PATIENCE
-from jobcourier.model import CallbackTask, JobKey, Manifest
-from jobcourier.ports import CallbackSender, Scheduler
+from jobcourier.model import Answer, CallbackTask, JobKey, Manifest
+from jobcourier.ports import CallbackSender, Scheduler, Store
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,56 @@ def webhook_id(key: JobKey, chain: str) -> str:
 
 def body(manifest: Manifest) -> bytes:
     return json.dumps({"type": "job.settled", "data": manifest.to_json()}).encode()
+
+
+class Callbacks:
+    """`POST /poll` with a callback task: one attempt, for the manifest it announces."""
+
+    def __init__(
+        self,
+        *,
+        secret: bytes | None,
+        store: Callable[[], Store],
+        sender: Callable[[], CallbackSender],
+        scheduler: Callable[[], Scheduler],
+        clock: Callable[[], datetime],
+        scaled: Callable[[timedelta], timedelta],
+    ) -> None:
+        self.secret = secret
+        self._store = store
+        self._sender = sender
+        self._scheduler = scheduler
+        self._clock = clock
+        self._scaled = scaled
+
+    def deliver(self, task: CallbackTask) -> Answer:
+        logsafe.set_job(task.key.provider, task.key.job_id)
+        if self.secret is None:
+            log.error("a callback is due but JOBCOURIER_CALLBACK_SECRET is not set: dropped")
+            return Answer(200, {"outcome": "dropped"})
+        manifest = self._store().read_manifest(task.key)
+        if manifest is None or manifest.generation != task.generation:
+            log.info("%s: the manifest this callback announced was replaced", task.key.folder)
+            return Answer(200, {"outcome": "superseded"})
+        outcome = attempt(
+            task,
+            manifest,
+            secret=self.secret,
+            sender=self._sender(),
+            scheduler=self._scheduler(),
+            clock=self._clock,
+            scaled=self._scaled,
+        )
+        return Answer(200, {"outcome": outcome})
+
+    def check_url(self, url: str) -> None:
+        """Before a submission is accepted: callbacks must be possible, and to that URL."""
+        if self.secret is None:
+            raise ConfigurationError(
+                "callback_url needs JOBCOURIER_CALLBACK_SECRET, which this deployment does not "
+                "set: submit without callback_url, or ask its operator"
+            )
+        self._sender().check(url)
 
 
 def attempt(

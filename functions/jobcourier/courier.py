@@ -16,17 +16,15 @@ event, a callback) and removes the pending entry; the sweep finishes what a cras
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobcourier import callbacks, logsafe
+from jobcourier import logsafe
+from jobcourier.callbacks import Callbacks
 from jobcourier.delivery import Delivery, deliver
 from jobcourier.errors import (
     BadRequest,
@@ -51,7 +49,7 @@ from jobcourier.limits import (
     is_final_attempt,
 )
 from jobcourier.model import (
-    CallbackTask,
+    Answer,
     JobError,
     JobKey,
     JobRecord,
@@ -59,9 +57,9 @@ from jobcourier.model import (
     Manifest,
     PollTask,
     ProviderStatus,
-    StoredFile,
     TaskKind,
     format_time,
+    manifest_answer,
 )
 from jobcourier.planner import Planner
 from jobcourier.ports import (
@@ -69,24 +67,17 @@ from jobcourier.ports import (
     Downloader,
     Ledger,
     ProviderApi,
-    QueuedTask,
     Scheduler,
     Store,
 )
 from jobcourier.providers.base import Provider
-from jobcourier.validation import Submission, parse_job_id, parse_task
+from jobcourier.settling import Settle, Settler
+from jobcourier.steering import Steering
+from jobcourier.validation import Submission, parse_job_id
 
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 100  # GET /jobs?state=pending without a limit
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What an invocation settled on; routes.py turns it into HTTP."""
-
-    http_status: int
-    body: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -100,15 +91,6 @@ class CheckAgain:
 
 
 @dataclass(frozen=True)
-class Settle:
-    """The job ends: write its manifest. A job that did not succeed lists what was stored."""
-
-    state: JobState
-    error: JobError | None = None
-    files: tuple[StoredFile, ...] = ()
-
-
-@dataclass(frozen=True)
 class AlreadySettled:
     """Another invocation wrote the manifest first: nothing more to do."""
 
@@ -116,10 +98,6 @@ class AlreadySettled:
 
 
 Decision = CheckAgain | Settle | AlreadySettled
-_LOST = Settle(
-    JobState.TIMED_OUT,
-    JobError("chain_lost", "the deadline passed long ago and no check settled the job"),
-)
 
 
 class Courier:
@@ -143,10 +121,26 @@ class Courier:
         self._store = store
         self._ledger = ledger
         self._downloader = downloader
-        self._sender = sender
         self._planner = planner or Planner(providers)
-        self._callback_secret = callback_secret
         self._clock = clock
+        self.settler = Settler(store=store, ledger=ledger, scheduler=scheduler, clock=clock)
+        self.steering = Steering(
+            providers=providers,
+            scheduler=scheduler,
+            store=store,
+            ledger=ledger,
+            settler=self.settler,
+            planner=self._planner,
+            clock=clock,
+        )
+        self.callbacks = Callbacks(
+            secret=callback_secret,
+            store=store,
+            sender=sender,
+            scheduler=scheduler,
+            clock=clock,
+            scaled=self._planner.scaled,
+        )
 
     # -- POST /jobs ------------------------------------------------------------------------
     def submit(self, submission: Submission) -> Answer:
@@ -154,12 +148,12 @@ class Courier:
         logsafe.set_job(key.provider, key.job_id)
         provider = self._provider(key.provider)
         if submission.callback_url is not None:
-            self._check_callback_url(submission.callback_url)
+            self.callbacks.check_url(submission.callback_url)
         settled = self._store().read_manifest(key)
         if settled is not None and submission.replay:
             return self._replay(submission, provider, settled)
         if settled is not None:
-            return _manifest_answer(settled)
+            return manifest_answer(settled)
         now = self._clock()
         record = JobRecord(
             key=key,
@@ -202,9 +196,9 @@ class Courier:
             settled = self._store().read_manifest(key)
             if settled is None:
                 raise InfrastructureError(f"{key.folder} changed while submitted; retry")
-            return _manifest_answer(settled)
+            return manifest_answer(settled)
         if now > record.deadline_at + self._planner.scaled(LOST_CHAIN_GRACE):
-            return _manifest_answer(self._lost(record)[0])
+            return manifest_answer(self.settler.lost(record)[0])
         if now - record.submitted_at < RECREATE_FIRST_TASK_WITHIN:
             self._ledger().write_job(record)
             self._start_chain(provider, record, self._planner.first_check_at(provider, now))
@@ -243,7 +237,7 @@ class Courier:
                 record, duplicate = current, True  # another replay of this manifest won
             else:
                 if current is not None:  # a settled chain's leftover (a crash after its manifest)
-                    self._finish(current, settled, announce=False)
+                    self.settler.finish(current, settled, announce=False)
                 if ledger.create_pending(record) is None:
                     raise InfrastructureError(f"{key.folder} is being replayed; retry")
         ledger.write_job(record)
@@ -283,121 +277,11 @@ class Courier:
         self._provider(key.provider)
         manifest = self._store().read_manifest(key)
         if manifest is not None:
-            return _manifest_answer(manifest)
+            return manifest_answer(manifest)
         record = self._ledger().read_pending(key)
         if record is None:
             raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
         return Answer(200, _pending_body(record))
-
-    # -- GET /jobs?state=pending -----------------------------------------------------------
-    def pending(self, provider: str | None, limit: int | None, page_token: str | None) -> Answer:
-        """The jobs in flight, a page at a time: the pending entries (one listing of the
-        bookkeeping prefix) joined with what the queues hold for them (checks so far, the last
-        status, the next check)."""
-        if provider is not None:
-            self._provider(provider)
-        after = _read_page_token(page_token, provider)
-        page = self._ledger().list_pending(provider, after, limit or LIST_PAGE)
-        queued = _latest_chain_tasks(self._scheduler().queued()) if page.records else {}
-        jobs = []
-        for record in page.records:
-            task, at = queued.get((record.key, record.chain), (None, None))
-            jobs.append(
-                {
-                    "provider": record.key.provider,
-                    "job_id": record.key.job_id,
-                    "state": JobState.PENDING.value,
-                    "submitted_at": _rfc3339(record.submitted_at),
-                    "deadline_at": _rfc3339(record.deadline_at),
-                    "checks": task.checks if task else 0,
-                    "last_status": task.last_status if task else None,
-                    "next_check_at": _rfc3339(at) if at else None,
-                }
-            )
-        token = _page_token(page.after, provider) if page.after else None
-        return Answer(200, {"jobs": jobs, "next_page_token": token})
-
-    # -- POST /jobs/{provider}/{job_id}/cancel ---------------------------------------------
-    def cancel(self, key: JobKey, reason: str | None) -> Answer:
-        """Settle the job as canceled; its chain stops at its next check, without asking the
-        provider. A job settled otherwise first keeps its manifest (409): the create-only
-        manifest decides a cancel racing a delivery."""
-        logsafe.set_job(key.provider, key.job_id)
-        self._provider(key.provider)
-        manifest = self._store().read_manifest(key)
-        if manifest is None:
-            record = self._ledger().read_pending(key)
-            if record is None:
-                raise UnknownJob(f"no job {key.job_id!r} was submitted for {key.provider}")
-            error = JobError("canceled", reason or "canceled by an operator")
-            decision = Settle(JobState.CANCELED, error)
-            manifest, created = self._write_manifest(
-                record, decision, checks=self._checks_made(record)
-            )
-            if created:
-                logsafe.event(
-                    log, "job_canceled", "%s canceled: %s", key.folder, error.message,
-                    reason=reason,
-                )  # fmt: skip
-                self._announce(record, manifest)
-        if manifest.state is not JobState.CANCELED:
-            raise Conflict(
-                f"{key.folder} is settled already: {manifest.state.value}",
-                state=manifest.state.value,
-                manifest=manifest.to_json(),
-            )
-        return _manifest_answer(manifest)
-
-    def _checks_made(self, record: JobRecord) -> int:
-        """How many checks the job's chain made, from its task waiting in the queue (0 when
-        none waits, or the queues cannot be read: a cancel does not wait for them)."""
-        try:
-            found = _latest_chain_tasks(self._scheduler().queued()).get((record.key, record.chain))
-        except InfrastructureError:
-            log.warning(
-                "%s: cannot read the queues; the manifest counts 0 checks", record.key.folder
-            )
-            return 0
-        return found[0].checks if found else 0
-
-    # -- POST /sweep -----------------------------------------------------------------------
-    def sweep(self) -> Answer:
-        """Settle every job in flight whose deadline passed more than LOST_CHAIN_GRACE ago
-        (its chain was lost) as timed_out/chain_lost, and finish settling any job a crash left
-        half settled. Reads the pending entries only: its cost grows with the jobs in flight."""
-        now = self._clock()
-        grace = self._planner.scaled(LOST_CHAIN_GRACE)
-        scanned = settled = 0
-        after: str | None = None
-        while True:
-            page = self._ledger().list_pending(None, after, 1000)
-            for record in page.records:
-                if now <= record.deadline_at + grace:
-                    scanned += 1
-                    continue
-                logsafe.set_job(record.key.provider, record.key.job_id)
-                full = self._ledger().read_pending(record.key)  # labels, callback_url
-                if full is None:
-                    continue  # settled meanwhile
-                manifest = self._store().read_manifest(record.key)
-                if manifest is not None:  # a crash between its manifest and this entry's end
-                    self._finish(full, manifest, announce=True)
-                    continue
-                scanned += 1
-                settled += self._lost(full)[1]
-            if page.after is None:
-                break
-            after = page.after
-        logsafe.current_job.set(None)
-        log.info("sweep: %d jobs in flight examined, %d lost chains settled", scanned, settled)
-        return Answer(200, {"scanned": scanned, "settled": settled})
-
-    def _lost(self, record: JobRecord) -> tuple[Manifest, bool]:
-        log.error("%s passed its deadline with no manifest: its chain was lost", record.key.folder)
-        manifest, created = self._write_manifest(record, _LOST)
-        if created:
-            self._announce(record, manifest)
-        return manifest, created
 
     # -- POST /webhooks/{provider} -----------------------------------------------------------
     def webhook(self, provider_name: str, body: Any) -> Answer:
@@ -644,117 +528,18 @@ class Courier:
         if not task.done:
             message = f"still not done at the deadline; last status seen: {last!r}"
             return Settle(JobState.TIMED_OUT, JobError("deadline_passed", message))
-        stored = self._stored(task.key)
+        stored = self.settler.stored(task.key)
         error = JobError(
             "delivery_incomplete",
             f"the copy was not done {COPY_GRACE} after the deadline; last status seen: {last!r}",
         )
         return Settle(JobState.PARTIAL if stored else JobState.FAILED, error, files=stored)
 
-    # -- settling --------------------------------------------------------------------------
     def _settle(self, record: JobRecord, task: PollTask, decision: Settle) -> Answer:
-        manifest, created = self._write_manifest(record, decision, checks=task.checks)
-        if created:
-            self._announce(record, manifest)
+        manifest, _ = self.settler.settle(record, decision, checks=task.checks)
         return Answer(200, {"outcome": "settled", "state": manifest.state.value})
 
-    def _write_manifest(
-        self, record: JobRecord, decision: Settle, *, checks: int = 0
-    ) -> tuple[Manifest, bool]:
-        """Create the manifest, once: a second writer gets the first one's (and False)."""
-        key = record.key
-        files = decision.files
-        if decision.state is not JobState.SUCCEEDED and not files:
-            files = self._stored(key)
-        manifest = Manifest(
-            provider=key.provider,
-            job_id=key.job_id,
-            state=decision.state,
-            submitted_at=record.submitted_at,
-            settled_at=self._clock(),
-            checks=checks,
-            files=files,
-            error=decision.error,
-            labels=dict(record.labels),
-        )
-        store = self._store()
-        generation = store.create_manifest(key, manifest)
-        if generation is None:
-            log.info("%s was settled by another invocation", key.folder)
-            return store.read_manifest(key) or manifest, False
-        manifest = replace(manifest, generation=generation)
-        ok = decision.state is JobState.SUCCEEDED
-        logsafe.event(
-            log,
-            "job_settled",
-            "%s settled: %s %s",
-            key.folder,
-            decision.state.value,
-            decision.error.message if decision.error else "",
-            level=logging.INFO if ok else logging.WARNING,
-            state=decision.state.value,
-            error_code=decision.error.code if decision.error else None,
-            checks=checks,
-            files=len(manifest.files),
-            bytes=manifest.bytes,
-            duration_s=round(_seconds_between(record.submitted_at, manifest.settled_at), 3),
-        )
-        return manifest, True
-
-    def _announce(self, record: JobRecord, manifest: Manifest) -> None:
-        """After the manifest this invocation created: the callback, then the pending entry
-        goes (the sweep redoes both after a crash in between)."""
-        self._finish(record, manifest, announce=True)
-
-    def _finish(self, record: JobRecord, manifest: Manifest, *, announce: bool) -> None:
-        if announce and record.callback_url and manifest.generation is not None:
-            task = CallbackTask(
-                key=record.key,
-                chain=record.chain,
-                url=record.callback_url,
-                webhook_id=callbacks.webhook_id(record.key, record.chain),
-                first_at=self._clock(),
-                generation=manifest.generation,
-            )
-            self._scheduler().schedule(None, task.task_id, task.to_bytes(), task.first_at)
-        if record.generation is not None:
-            self._ledger().delete_pending(record.key, record.generation)
-
-    # -- callbacks (POST /poll, kind "callback") -----------------------------------------------
-    def callback(self, task: CallbackTask) -> Answer:
-        """One attempt at POSTing the settled manifest to the job's callback_url, signed; a
-        failure schedules the next attempt (backoff) until CALLBACK_PATIENCE has passed."""
-        logsafe.set_job(task.key.provider, task.key.job_id)
-        if self._callback_secret is None:
-            log.error("a callback is due but JOBCOURIER_CALLBACK_SECRET is not set: dropped")
-            return Answer(200, {"outcome": "dropped"})
-        manifest = self._store().read_manifest(task.key)
-        if manifest is None or manifest.generation != task.generation:
-            log.info("%s: the manifest this callback announced was replaced", task.key.folder)
-            return Answer(200, {"outcome": "superseded"})
-        outcome = callbacks.attempt(
-            task,
-            manifest,
-            secret=self._callback_secret,
-            sender=self._sender(),
-            scheduler=self._scheduler(),
-            clock=self._clock,
-            scaled=self._planner.scaled,
-        )
-        return Answer(200, {"outcome": outcome})
-
-    def _check_callback_url(self, url: str) -> None:
-        if self._callback_secret is None:
-            raise ConfigurationError(
-                "callback_url needs JOBCOURIER_CALLBACK_SECRET, which this deployment does not "
-                "set: submit without callback_url, or ask its operator"
-            )
-        self._sender().check(url)
-
     # -- small pieces ----------------------------------------------------------------------
-    def _stored(self, key: JobKey) -> tuple[StoredFile, ...]:
-        return tuple(sorted(self._store().stored_files(key).values(), key=lambda f: f.name))
-
     def _provider(self, name: str) -> Provider:
         provider = self.providers.get(name)
         if provider is None:
@@ -766,55 +551,12 @@ def _new_chain() -> str:
     return secrets.token_hex(4)
 
 
-def _latest_chain_tasks(
-    queued: Iterator[QueuedTask],
-) -> dict[tuple[JobKey, str], tuple[PollTask, datetime]]:
-    """For each (job, chain), its chain's newest task and when it is due."""
-    latest: dict[tuple[JobKey, str], tuple[PollTask, datetime]] = {}
-    for item in queued:
-        try:
-            body = json.loads(item.body)
-            task = parse_task(body) if isinstance(body, dict) else None
-        except (ValueError, BadRequest):
-            continue  # a callback, or not ours
-        if task is None or task.kind is not TaskKind.CHAIN:
-            continue
-        known = latest.get((task.key, task.chain))
-        if known is None or (task.seq, task.rearms) > (known[0].seq, known[0].rearms):
-            latest[(task.key, task.chain)] = (task, item.at)
-    return latest
-
-
-def _page_token(after: str, provider: str | None) -> str:
-    raw = json.dumps({"after": after, "provider": provider}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _read_page_token(token: str | None, provider: str | None) -> str | None:
-    if token is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        after = data["after"]
-        ok = isinstance(after, str) and data.get("provider") == provider and len(token) < 4096
-    except (ValueError, binascii.Error, TypeError, KeyError, UnicodeDecodeError):
-        ok = False
-    if not ok:
-        raise BadRequest("page_token must be one this function handed out, for the same provider")
-    return str(after)
-
-
 def _seconds_between(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds()
 
 
 def _rfc3339(moment: datetime) -> str:
     return format_time(moment, timespec="seconds")
-
-
-def _manifest_answer(manifest: Manifest) -> Answer:
-    return Answer(200, {"state": manifest.state.value, "manifest": manifest.to_json()})
 
 
 def _pending_body(record: JobRecord) -> dict[str, Any]:

@@ -48,6 +48,14 @@ class TaskKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What an invocation settled on; routes.py turns it into HTTP."""
+
+    http_status: int
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class JobKey:
     provider: str
     job_id: str
@@ -155,6 +163,11 @@ class Manifest:
             labels=dict(data.get("labels") or {}),
             generation=generation,
         )
+
+
+def manifest_answer(manifest: Manifest) -> Answer:
+    """The answer about a settled job."""
+    return Answer(200, {"state": manifest.state.value, "manifest": manifest.to_json()})
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import flask
 
 from jobcourier import logsafe
-from jobcourier.courier import Answer, Courier
+from jobcourier.courier import Courier
 from jobcourier.errors import (
     BadRequest,
     ConfigurationError,
@@ -27,7 +27,7 @@ from jobcourier.errors import (
     Unauthorized,
     UnknownJob,
 )
-from jobcourier.model import CallbackTask, JobKey
+from jobcourier.model import Answer, CallbackTask, JobKey
 from jobcourier.validation import (
     parse_callback_task,
     parse_cancel,
@@ -120,7 +120,7 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
         body = _body(request, "the poll task")
         job = courier()
         if body.get("kind") == CallbackTask.KIND:
-            return job.callback(parse_callback_task(body, job.providers))
+            return job.callbacks.deliver(parse_callback_task(body, job.providers))
         task = parse_task(body, job.providers)
         return job.poll(task, retry_count=_retry_count(request))
     if method == "POST" and len(parts) == 2 and parts[0] == "webhooks":
@@ -131,11 +131,11 @@ def _route(request: flask.Request, courier: Callable[[], Courier]) -> Answer:
         return courier().status(_key(courier(), parts[1], parts[2]))
     if method == "POST" and len(parts) == 4 and parts[0] == "jobs" and parts[3] == "cancel":
         reason = parse_cancel(_body(request, "the cancel request", empty_ok=True))
-        return courier().cancel(_key(courier(), parts[1], parts[2]), reason)
+        return courier().steering.cancel(_key(courier(), parts[1], parts[2]), reason)
     if method == "POST" and parts == ["sweep"]:
         if _body(request, "the sweep request", empty_ok=True):
             raise BadRequest("the sweep request must be empty or {}")
-        return courier().sweep()
+        return courier().steering.sweep()
     raise NoRoute(f"no route for {method} {request.path}")
 
 
@@ -154,7 +154,7 @@ def _list(request: flask.Request, job: Courier) -> Answer:
     if provider is not None:
         provider = parse_provider(provider, job.providers)
     limit = parse_limit(request.args.get("limit"))
-    return job.pending(provider, limit, request.args.get("page_token"))
+    return job.steering.pending(provider, limit, request.args.get("page_token"))
 
 
 def _retry_count(request: flask.Request) -> int:

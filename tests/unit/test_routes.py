@@ -70,7 +70,7 @@ class Recorder:
         self.webhooks: list[tuple[str, object]] = []
 
     def webhook(self, provider, body):
-        from jobcourier.courier import Answer
+        from jobcourier.model import Answer
 
         self.webhooks.append((provider, body))
         return Answer(202, {"outcome": "check_scheduled"})

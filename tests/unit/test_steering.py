@@ -25,7 +25,7 @@ from jobcourier.errors import (
     UnknownJob,
 )
 from jobcourier.limits import CALLBACK_PATIENCE, EARLY_WEBHOOKS_CAP, LOST_CHAIN_GRACE
-from jobcourier.model import CallbackTask, JobKey
+from jobcourier.model import CallbackTask, JobKey, JobState, Manifest
 from jobcourier.validation import Submission, parse_callback_task, parse_task
 from tests.fakes import CALLBACK_KEY, Clock, ScriptedApi, World, json_answer
 from tests.unit.test_courier import KEY, PROCESSING, SUCCESS, URLS, manifest, run_chain, world
@@ -44,7 +44,7 @@ def test_cancel_settles_the_job_and_its_chain_stops_without_asking_the_provider(
     w = world(PROCESSING)
     courier = w.courier()
     courier.submit(Submission(KEY))
-    answer = courier.cancel(KEY, "wrong prompt")
+    answer = courier.steering.cancel(KEY, "wrong prompt")
     assert answer.http_status == 200 and answer.body["state"] == "canceled"
     m = manifest(w)
     assert m["state"] == "canceled" and m["error"] == {
@@ -55,7 +55,7 @@ def test_cancel_settles_the_job_and_its_chain_stops_without_asking_the_provider(
     assert m["checks"] == 0  # none made yet
     assert courier.poll(w.scheduler.pop().task).body == {"outcome": "stopped"}
     assert w.api.calls == []  # the provider was never asked
-    again = courier.cancel(KEY, None)
+    again = courier.steering.cancel(KEY, None)
     assert again.http_status == 200 and again.body["manifest"] == answer.body["manifest"]
     events = [r.__dict__.get("jobcourier_event") for r in caplog.records]
     assert events.count("job_canceled") == 1 and events.count("job_settled") == 1
@@ -68,7 +68,7 @@ def test_cancel_of_a_job_settled_otherwise_is_a_conflict_and_changes_nothing():
     run_chain(w)
     before = dict(w.store.objects)
     with pytest.raises(Conflict) as refused:
-        courier.cancel(KEY, "too late")
+        courier.steering.cancel(KEY, "too late")
     assert refused.value.details["state"] == "succeeded"
     assert refused.value.details["manifest"] == manifest(w)
     assert w.store.objects == before
@@ -79,16 +79,16 @@ def test_a_canceled_manifest_counts_the_checks_its_chain_made():
     courier = w.courier()
     courier.submit(Submission(KEY))
     run_chain(w, limit=3)
-    assert courier.cancel(KEY, None).body["manifest"]["checks"] == 3
+    assert courier.steering.cancel(KEY, None).body["manifest"]["checks"] == 3
     other = JobKey("spacely", "queues-down")
     courier.submit(Submission(other))
     w.scheduler.unavailable = True
-    assert courier.cancel(other, None).body["manifest"]["checks"] == 0
+    assert courier.steering.cancel(other, None).body["manifest"]["checks"] == 0
 
 
 def test_cancel_of_an_unknown_job_is_404():
     with pytest.raises(UnknownJob):
-        world(PROCESSING).courier().cancel(KEY, None)
+        world(PROCESSING).courier().steering.cancel(KEY, None)
 
 
 def test_a_cancel_racing_a_delivery_ends_in_one_manifest_and_says_which_won():
@@ -103,7 +103,7 @@ def test_a_cancel_racing_a_delivery_ends_in_one_manifest_and_says_which_won():
 
     def cancel_meanwhile(url):
         if not answers:
-            answers.append(courier.cancel(KEY, "changed my mind"))
+            answers.append(courier.steering.cancel(KEY, "changed my mind"))
         return opened(url)
 
     w.downloader.open = cancel_meanwhile  # type: ignore[method-assign]
@@ -120,7 +120,7 @@ def test_a_delivery_that_wins_the_race_makes_the_cancel_a_conflict():
     courier.submit(Submission(KEY))
     run_chain(w)
     with pytest.raises(Conflict, match="succeeded"):
-        courier.cancel(KEY, None)
+        courier.steering.cancel(KEY, None)
 
 
 # -- replay ------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_a_stale_chain_stops_after_a_replay():
     courier = w.courier()
     courier.submit(Submission(KEY))
     stale = w.scheduler.pop()
-    courier.cancel(KEY, None)
+    courier.steering.cancel(KEY, None)
     courier.submit(Submission(KEY, replay=True))
     assert courier.poll(stale.task).body == {"outcome": "stopped"}
     assert w.api.calls == []
@@ -222,7 +222,7 @@ def test_the_list_joins_pending_entries_with_what_the_queue_holds():
     courier = w.courier()
     courier.submit(Submission(KEY))
     run_chain(w, limit=2)  # two checks made; the third waits in the queue
-    listed = courier.pending(None, None, None)
+    listed = courier.steering.pending(None, None, None)
     [entry] = listed.body["jobs"]
     assert entry["provider"] == "spacely" and entry["job_id"] == KEY.job_id
     assert entry["state"] == "pending" and entry["checks"] == 2
@@ -240,19 +240,19 @@ def test_the_list_pages_by_a_token_it_handed_out_and_filters_by_provider():
     courier.submit(Submission(JobKey("fliki", "video-1")))
     seen, token = [], None
     while True:
-        page = courier.pending("spacely", 2, token).body
+        page = courier.steering.pending("spacely", 2, token).body
         seen += [j["job_id"] for j in page["jobs"]]
         token = page["next_page_token"]
         if token is None:
             break
     assert seen == [f"job-{n}" for n in range(5)]
-    everything = courier.pending(None, 1000, None).body["jobs"]
+    everything = courier.steering.pending(None, 1000, None).body["jobs"]
     assert {j["provider"] for j in everything} == {"spacely", "fliki"}
     with pytest.raises(BadRequest, match="page_token"):
-        courier.pending("spacely", 2, "not-a-token")
+        courier.steering.pending("spacely", 2, "not-a-token")
     with pytest.raises(BadRequest, match="page_token"):
-        first = courier.pending("spacely", 2, None).body["next_page_token"]
-        courier.pending("fliki", 2, first)  # a token for another listing
+        first = courier.steering.pending("spacely", 2, None).body["next_page_token"]
+        courier.steering.pending("fliki", 2, first)  # a token for another listing
 
 
 # -- POST /sweep -------------------------------------------------------------------------------
@@ -265,11 +265,11 @@ def test_the_sweep_settles_lost_chains_and_leaves_jobs_in_flight_alone(caplog):
     courier.submit(Submission(KEY, deadline_seconds=30 * 24 * 3600))
     w.scheduler.tasks.clear()  # the queue dropped both chains' tasks
     w.clock.advance(60 + LOST_CHAIN_GRACE.total_seconds() + 1)
-    assert courier.sweep().body == {"scanned": 2, "settled": 1}
+    assert courier.steering.sweep().body == {"scanned": 2, "settled": 1}
     lost_manifest = manifest(w, lost)
     assert lost_manifest["state"] == "timed_out" and lost_manifest["error"]["code"] == "chain_lost"
     assert f"{KEY.folder}/manifest.json" not in w.store.objects
-    assert courier.sweep().body == {"scanned": 1, "settled": 0}  # nothing settled twice
+    assert courier.steering.sweep().body == {"scanned": 1, "settled": 0}  # nothing settled twice
     events = [r.__dict__.get("jobcourier_event") for r in caplog.records]
     assert events.count("job_settled") == 1
 
@@ -287,7 +287,7 @@ def test_the_sweep_finishes_a_settle_that_a_crash_cut_short():
     w.scheduler.tasks.clear()
     w.scheduler.names.clear()
     w.clock.advance(60 + LOST_CHAIN_GRACE.total_seconds() + 1)
-    assert courier.sweep().body == {"scanned": 0, "settled": 0}
+    assert courier.steering.sweep().body == {"scanned": 0, "settled": 0}
     assert w.store.read_pending(KEY) is None
     [callback] = w.scheduler.tasks  # the callback it may never have sent
     assert callback.body_json["kind"] == "callback"
@@ -327,7 +327,7 @@ def deliver_callbacks(w: World, limit: int = 100) -> list[str]:
         w.scheduler.tasks.remove(due[0])
         w.clock.now = max(w.clock.now, due[0].at)
         task = parse_callback_task(due[0].body_json, courier.providers)
-        outcomes.append(courier.callback(task).body["outcome"])
+        outcomes.append(courier.callbacks.deliver(task).body["outcome"])
     return outcomes
 
 
@@ -500,22 +500,17 @@ def test_the_re_armed_task_keeps_its_job_and_chain():
 
 
 def test_a_check_that_finds_the_manifest_written_meanwhile_copies_nothing():
+    """Another invocation has just created the manifest and not yet removed the job's entry."""
     w = world(SUCCESS)
     courier = w.courier()
     courier.submit(Submission(KEY))
     task = w.scheduler.pop().task
     record = w.store.read_pending(KEY)
     assert record is not None
-    courier._write_manifest(record, _settle_failed())  # another invocation, a moment ago
+    done = Manifest(KEY.provider, KEY.job_id, JobState.FAILED, w.clock.now, w.clock.now, 1)
+    assert w.store.create_manifest(KEY, done) is not None
     assert courier.poll(task).body == {"outcome": "already_settled", "state": "failed"}
     assert w.downloader.opened == []
-
-
-def _settle_failed():
-    from jobcourier.courier import Settle
-    from jobcourier.model import JobError, JobState
-
-    return Settle(JobState.FAILED, JobError("provider_failed", "meanwhile"))
 
 
 def test_a_replay_clears_a_settled_chains_leftover_entry_first():
