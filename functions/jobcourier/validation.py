@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobcourier import safejson
 from jobcourier.errors import BadRequest
 from jobcourier.limits import MAX_DEADLINE
 from jobcourier.model import JobKey
@@ -31,9 +31,10 @@ class Submission:
 
 
 def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """A request body: a JSON object, read within safejson's bounds."""
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = safejson.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BadRequest(f"{what} must be a JSON object. Found invalid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest(f"{what} must be a JSON object. Found: {type(body).__name__}")
