@@ -7,6 +7,7 @@ the job or asks for another invocation is the courier's decision, not this modul
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -102,7 +103,8 @@ class _Copy:
             return self._stream(index, fresh)
 
     def _stream(self, index: int, url: str) -> StoredFile:
-        with self.downloader.open(url) as download:
+        left = COPY_CUTOFF - (self.clock() - self.started)  # enforced inside each read
+        with self.downloader.open(url, time.monotonic() + left.total_seconds()) as download:
             name = naming.result_name(index, download.content_type, url)
             timed = replace(download, chunks=self._cut_off(download.chunks))
             return self.store.store_file(self.key, name, timed, naming.public_url(url))

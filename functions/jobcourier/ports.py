@@ -58,8 +58,10 @@ class Download:
 
 
 class Downloader(Protocol):
-    def open(self, url: str) -> AbstractContextManager[Download]:
-        """Raises DownloadTransient or DownloadRefused."""
+    def open(self, url: str, deadline: float | None = None) -> AbstractContextManager[Download]:
+        """Raises DownloadTransient or DownloadRefused. With a `deadline` (a time.monotonic()
+        value), a download still coming when it passes ends as a DownloadTransient, inside
+        whatever read it is in."""
         ...
 
 
