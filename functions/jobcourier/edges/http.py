@@ -2,7 +2,8 @@
 
 Result URLs come from outside, so every hop of a download is checked before it is fetched:
 https only (plain http and loopback only with JOBCOURIER_ALLOW_PRIVATE_URLS=1), never a
-private, link-local (the metadata server) or otherwise non-global address, redirects
+private, link-local (the metadata server) or otherwise non-public address (edges/addresses.py,
+the IANA special-purpose registries in a table), redirects
 followed by hand and checked again, a size cap and timeouts. The address is checked twice:
 when the URL's host is resolved, and on the connected socket before a byte is sent, so a DNS
 answer that changes in between (rebinding) cannot reach inside either.
@@ -14,7 +15,6 @@ a call that meets it ends as a transient error (ProviderTransient, DownloadTrans
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from jobcourier.edges import deadlines
+from jobcourier.edges.addresses import check_address
 from jobcourier.edges.deadlines import Deadline
 from jobcourier.errors import (
     DownloadExpired,
@@ -156,40 +157,6 @@ class SafeDownloader:
                 raise DownloadTransient(f"{public_url(url)} answered HTTP {code}")
             raise DownloadRefused(f"{public_url(url)} answered HTTP {code}")
         raise DownloadRefused(f"{public_url(url)}: more than {MAX_REDIRECTS} redirects")
-
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
-
-def check_address(host: str, address: str, *, allow_private: bool) -> None:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    embedded = _embedded_ipv4(ip)
-    if embedded is not None:  # an IPv6 form that reaches an IPv4 address: judge that one
-        check_address(host, str(embedded), allow_private=allow_private)
-        return
-    if ip.is_global and not ip.is_multicast:
-        return
-    if allow_private and ip.is_loopback:
-        return
-    raise DownloadRefused(f"result URL host {host} resolves to {ip}, which is not a public address")
-
-
-def _embedded_ipv4(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
-) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 form carries (mapped, 6to4, Teredo, NAT64, compatible)."""
-    if not isinstance(ip, ipaddress.IPv6Address):
-        return None
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: or ::1
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
 
 
 def _download_too_slow(url: str) -> DownloadTransient:
