@@ -231,10 +231,12 @@ class FakeDownloader:
 
     served: dict[str, tuple[str, bytes] | DownloadError] = field(default_factory=dict)
     opened: list[str] = field(default_factory=list)
+    deadlines: list[float | None] = field(default_factory=list)
 
     @contextmanager
-    def open(self, url: str) -> Iterator[Download]:
+    def open(self, url: str, deadline: float | None = None) -> Iterator[Download]:
         self.opened.append(url)
+        self.deadlines.append(deadline)
         item = self.served[url]
         if isinstance(item, DownloadError):
             raise item

@@ -7,6 +7,7 @@ the job or asks for another invocation is the courier's decision, not this modul
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,6 +24,7 @@ from jobcourier.limits import COPY_CUTOFF, DELIVERY_BUDGET
 from jobcourier.model import JobKey, Output, StoredFile
 from jobcourier.ports import Downloader, ProviderApi, Store
 from jobcourier.providers.base import Provider
+from jobcourier.text import shorten
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def deliver(
             failed.append(f"output {index}: more than {MAX_OUTPUTS} outputs")
             continue
         if output.error is not None:
-            failed.append(f"output {index}: {output.error}")
+            failed.append(f"output {index}: {shorten(output.error)}")
             continue
         done = next((f for n, f in present.items() if n.startswith(f"{index:02d}.")), None)
         if done is not None:
@@ -73,9 +75,9 @@ def deliver(
         try:
             stored.append(copy.output(provider, api, index, output))
         except (DownloadRefused, JobNotFound) as exc:
-            failed.append(f"output {index}: {exc}")
+            failed.append(f"output {index}: {shorten(str(exc))}")
         except (DownloadTransient, ProviderError) as exc:
-            retry.append(f"output {index}: {exc}")
+            retry.append(f"output {index}: {shorten(str(exc))}")
     return Delivery(tuple(stored), tuple(failed), tuple(retry))
 
 
@@ -102,7 +104,8 @@ class _Copy:
             return self._stream(index, fresh)
 
     def _stream(self, index: int, url: str) -> StoredFile:
-        with self.downloader.open(url) as download:
+        left = COPY_CUTOFF - (self.clock() - self.started)  # enforced inside each read
+        with self.downloader.open(url, time.monotonic() + left.total_seconds()) as download:
             name = naming.result_name(index, download.content_type, url)
             timed = replace(download, chunks=self._cut_off(download.chunks))
             return self.store.store_file(self.key, name, timed, naming.public_url(url))

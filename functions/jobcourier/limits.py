@@ -7,7 +7,10 @@ One invocation, from the outside in:
         COPY_CUTOFF                    8 min   a copy still running is abandoned (retried later)
           DELIVERY_BUDGET              5 min   no new copy starts after it
 
-So an invocation always answers before Cloud Tasks gives up on it. One job, over its life:
+So an invocation always answers before Cloud Tasks gives up on it. Inside it, each call to a
+provider's status API takes at most STATUS_CALL_DEADLINE (30 s), however slowly the answer
+trickles in, and a download ends by COPY_CUTOFF inside its reads, not only between chunks
+(edges/http.py). One job, over its life:
 
     deadline                           the submission's deadline_seconds, or the provider's
       + COPY_GRACE                     30 min  a job the provider finished may still be copied
@@ -31,6 +34,7 @@ from datetime import timedelta
 DISPATCH_DEADLINE = timedelta(seconds=530)
 COPY_CUTOFF = timedelta(minutes=8)
 DELIVERY_BUDGET = timedelta(minutes=5)
+STATUS_CALL_DEADLINE = timedelta(seconds=30)
 
 COPY_GRACE = timedelta(minutes=30)
 LOST_CHAIN_GRACE = COPY_GRACE + timedelta(minutes=30)

@@ -11,9 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 from jobcourier.errors import BadRequest
+from jobcourier.text import shorten
 
 MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
-MAX_STATUS_TEXT = 300  # the last status a task carries (provider text, cut short)
 
 
 class ProviderStatus(StrEnum):
@@ -257,7 +257,7 @@ class PollTask:
         return self.key.task_id(seq if self.kind is TaskKind.CHAIN else self.kind.value, self.chain)
 
     def next(self, raw_status: str | None) -> PollTask:
-        status = None if raw_status is None else raw_status[:MAX_STATUS_TEXT]
+        status = None if raw_status is None else shorten(raw_status)
         return replace(self, seq=self.seq + 1, last_status=status, rearms=0)
 
     def with_progress(self, elapsed_s: float, fraction: float) -> PollTask:

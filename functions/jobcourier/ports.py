@@ -3,13 +3,13 @@ edges/, in-memory ones in tests/fakes.py."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from jobcourier import safejson
 from jobcourier.errors import ProviderProtocolError
 from jobcourier.model import JobKey, JobRecord, Manifest, StoredFile
 
@@ -23,11 +23,13 @@ class ApiResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
+        """The body's JSON value, read within safejson's bounds (depth, digits, finite
+        numbers, unique keys). Raises ProviderProtocolError: retried until the deadline."""
         try:
-            return json.loads(self.body)
+            return safejson.loads(self.body)
         except ValueError as exc:
             raise ProviderProtocolError(
-                f"expected a JSON answer. Found {len(self.body)} bytes that are not JSON"
+                f"expected a JSON answer. Found {len(self.body)} bytes that are not ({exc})"
             ) from exc
 
 
@@ -69,8 +71,10 @@ class Download:
 
 
 class Downloader(Protocol):
-    def open(self, url: str) -> AbstractContextManager[Download]:
-        """Raises DownloadTransient or DownloadRefused."""
+    def open(self, url: str, deadline: float | None = None) -> AbstractContextManager[Download]:
+        """Raises DownloadTransient or DownloadRefused. With a `deadline` (a time.monotonic()
+        value), a download still coming when it passes ends as a DownloadTransient, inside
+        whatever read it is in."""
         ...
 
 

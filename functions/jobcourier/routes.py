@@ -7,6 +7,7 @@ on /poll: everything else is settled in this invocation.
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,12 +165,32 @@ def _retry_count(request: flask.Request) -> int:
 
 
 def _body(request: flask.Request, what: str, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The body as a JSON object. At most the cap and one byte are read, Content-Length or
+    not (a chunked body has none): the rest of an oversized body is never taken in."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadRequest(f"{what} must be at most {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=False)[: MAX_BODY_BYTES + 1]
+        _leave_unread(request)
+        raise BadRequest(
+            f"{what} must be at most {MAX_BODY_BYTES} bytes. Found: {request.content_length}"
+        )
+    parts: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY_BYTES and (part := request.stream.read(MAX_BODY_BYTES + 1 - size)):
+        parts.append(part)
+        size += len(part)
+    if size > MAX_BODY_BYTES:
+        _leave_unread(request)
+        raise BadRequest(f"{what} must be at most {MAX_BODY_BYTES} bytes. Found more")
+    raw = b"".join(parts)
     if empty_ok and not raw.strip():
         return {}
     return parse_json_object(raw, what)
+
+
+def _leave_unread(request: flask.Request) -> None:
+    """functions-framework reads whatever is left of the body after every answer, into
+    memory (its after_request hook, `read_request`). An empty stream in its place leaves the
+    rest of a refused body to the WSGI server, which discards it or closes the connection."""
+    request.stream = io.BytesIO()
 
 
 def _json(status: int, body: Any) -> flask.Response:

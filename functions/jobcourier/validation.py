@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -12,17 +11,18 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from jobcourier import safejson
 from jobcourier.errors import BadRequest
 from jobcourier.limits import MAX_DEADLINE
 from jobcourier.model import (
     MAX_PROGRESS_SAMPLES,
-    MAX_STATUS_TEXT,
     CallbackTask,
     JobKey,
     PollTask,
     TaskKind,
     parse_time,
 )
+from jobcourier.text import MAX_TEXT
 
 MAX_JOB_ID_LENGTH = 256
 # GCS object names are at most 1024 bytes of UTF-8: room for "{provider}/" and "/manifest.json".
@@ -51,9 +51,10 @@ class Submission:
 
 
 def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """A request body: a JSON object, read within safejson's bounds."""
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = safejson.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BadRequest(f"{what} must be a JSON object. Found invalid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest(f"{what} must be a JSON object. Found: {type(body).__name__}")
@@ -255,8 +256,8 @@ def _parse_progress(value: Any) -> tuple[tuple[float, float], ...]:
 def _parse_text(value: Any, what: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_STATUS_TEXT:
-        raise BadRequest(f"{what} must be a string of at most {MAX_STATUS_TEXT} characters")
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise BadRequest(f"{what} must be a string of at most {MAX_TEXT} characters")
     return value
 
 

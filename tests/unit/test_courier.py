@@ -321,9 +321,9 @@ def test_a_long_delivery_hands_the_rest_to_the_next_invocation_even_past_the_dea
     task = w.scheduler.pop().task
     opened = w.downloader.open
 
-    def slow_open(url):
+    def slow_open(url, deadline=None):
         w.clock.advance(400)  # a copy that takes most of the budget
-        return opened(url)
+        return opened(url, deadline)
 
     w.downloader.open = slow_open  # type: ignore[method-assign]
     w.clock.advance(50)
@@ -385,9 +385,9 @@ def test_a_done_job_copying_past_its_deadline_survives_provider_errors():
     courier.submit(Submission(KEY, deadline_seconds=60))
     opened = w.downloader.open
 
-    def slow_open(url):
+    def slow_open(url, deadline=None):
         w.clock.advance(400)
-        return opened(url)
+        return opened(url, deadline)
 
     w.downloader.open = slow_open  # type: ignore[method-assign]
     run_chain(w)
@@ -439,7 +439,7 @@ def test_a_copy_still_running_at_the_cutoff_is_left_for_the_next_invocation():
 
     class Trickle(FakeDownloader):
         @contextmanager
-        def open(self, url):
+        def open(self, url, deadline=None):
             def chunks():
                 for _ in range(10):
                     w.clock.advance(60)  # a server that trickles: a minute a chunk
@@ -469,9 +469,9 @@ def test_a_done_job_whose_provider_stays_down_ends_partial_with_what_was_stored(
     courier.submit(Submission(KEY, deadline_seconds=60))
     opened = w.downloader.open
 
-    def slow_open(url):
+    def slow_open(url, deadline=None):
         w.clock.advance(400)  # the first copy spends the budget; the second waits
-        return opened(url)
+        return opened(url, deadline)
 
     w.downloader.open = slow_open  # type: ignore[method-assign]
     run_chain(w, limit=200)

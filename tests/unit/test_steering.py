@@ -101,10 +101,10 @@ def test_a_cancel_racing_a_delivery_ends_in_one_manifest_and_says_which_won():
     opened = w.downloader.open
     answers: list[Any] = []
 
-    def cancel_meanwhile(url):
+    def cancel_meanwhile(url, deadline=None):
         if not answers:
             answers.append(courier.steering.cancel(KEY, "changed my mind"))
-        return opened(url)
+        return opened(url, deadline)
 
     w.downloader.open = cancel_meanwhile  # type: ignore[method-assign]
     delivered = courier.poll(task)

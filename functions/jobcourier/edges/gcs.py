@@ -24,7 +24,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from jobcourier.errors import DownloadError, DownloadTransient, InfrastructureError
 from jobcourier.model import JobKey, Manifest, StoredFile
-from jobcourier.naming import content_type_for
+from jobcourier.naming import content_type_for, disposition_for
 from jobcourier.ports import Download
 
 log = logging.getLogger(__name__)
@@ -160,12 +160,15 @@ class GcsStore(Objects):
     def store_file(self, key: JobKey, name: str, download: Download, source: str) -> StoredFile:
         blob = self._bucket.blob(f"{key.folder}/{name}", chunk_size=UPLOAD_CHUNK_BYTES)
         blob.metadata = {"source": source}
+        content_type = content_type_for(name, download.content_type)
+        # html, svg, scripts ...: a browser that opens the object saves it, never runs it
+        blob.content_disposition = disposition_for(content_type)
         reader = _ChunkReader(download.chunks)
         try:
             with _translated("upload"):
                 blob.upload_from_file(
                     reader,
-                    content_type=content_type_for(name, download.content_type),
+                    content_type=content_type,
                     if_generation_match=0,
                     checksum="crc32c",
                     retry=RETRY,

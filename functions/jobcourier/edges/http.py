@@ -2,16 +2,22 @@
 
 Result URLs come from outside, so every hop of a download is checked before it is fetched:
 https only (plain http and loopback only with JOBCOURIER_ALLOW_PRIVATE_URLS=1), never a
-private, link-local (the metadata server) or otherwise non-global address, redirects
+private, link-local (the metadata server) or otherwise non-public address (edges/addresses.py,
+the IANA special-purpose registries in a table), redirects
 followed by hand and checked again, a size cap and timeouts. The address is checked twice:
 when the URL's host is resolved, and on the connected socket before a byte is sent, so a DNS
 answer that changes in between (rebinding) cannot reach inside either.
+
+Every status call has a total deadline (STATUS_CALL_DEADLINE), and a download the deadline
+its caller gives, kept inside each read however slowly the bytes come (edges/deadlines.py);
+a call that meets it ends as a transient error (ProviderTransient, DownloadTransient).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TypeVar
@@ -22,6 +28,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from jobcourier.edges import deadlines
+from jobcourier.edges.addresses import check_address
+from jobcourier.edges.deadlines import Deadline
 from jobcourier.errors import (
     BadRequest,
     DownloadExpired,
@@ -29,10 +38,11 @@ from jobcourier.errors import (
     DownloadTransient,
     ProviderTransient,
 )
+from jobcourier.limits import STATUS_CALL_DEADLINE
 from jobcourier.naming import public_url
 from jobcourier.ports import ApiResponse, Download
 
-TIMEOUT = (10.0, 60.0)  # connect, read (between bytes)
+TIMEOUT = (10.0, 60.0)  # connect, read (between bytes); a deadline bounds the whole call
 MAX_API_ANSWER_BYTES = 1024 * 1024
 MAX_DOWNLOAD_BYTES = 5 * 1024**3
 MAX_REDIRECTS = 5
@@ -45,32 +55,54 @@ def new_session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.trust_env = False  # no proxy or .netrc credentials picked up from the environment
+    adapter = _EdgeAdapter(check_peer=False, allow_private=True)  # deadlines only
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return session
 
 
 class RequestsProviderApi:
-    def __init__(self, session: requests.Session, base_url: str, headers: Mapping[str, str]):
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        deadline_s: float = STATUS_CALL_DEADLINE.total_seconds(),
+    ):
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._headers = dict(headers)
+        self._deadline_s = deadline_s
 
     def get(self, path: str, params: Mapping[str, str]) -> ApiResponse:
         url = self._base_url + path
-        try:
-            with self._session.get(
-                url,
-                params=params,
-                headers=self._headers,
-                timeout=TIMEOUT,
-                stream=True,
-                allow_redirects=False,
-            ) as response:
-                body = _read_capped(response, MAX_API_ANSWER_BYTES)
-                return ApiResponse(response.status_code, body, dict(response.headers))
-        except requests.RequestException as exc:
-            raise ProviderTransient(
-                f"no answer from {public_url(url)} ({exc.__class__.__name__})"
-            ) from exc
+        with Deadline.until(time.monotonic() + self._deadline_s) as deadline:
+            try:
+                with self._session.get(
+                    url,
+                    params=params,
+                    headers=self._headers,
+                    timeout=deadline.timeout(TIMEOUT),
+                    stream=True,
+                    allow_redirects=False,
+                ) as response:
+                    body = _read_capped(response, MAX_API_ANSWER_BYTES)
+            except requests.RequestException as exc:
+                if deadline.passed():
+                    raise self._too_slow(url) from exc
+                raise ProviderTransient(
+                    f"no answer from {public_url(url)} ({exc.__class__.__name__})"
+                ) from exc
+            if deadline.passed():  # an answer without a length ends where the sockets were shut
+                raise self._too_slow(url)
+            return ApiResponse(response.status_code, body, dict(response.headers))
+
+    def _too_slow(self, url: str) -> ProviderTransient:
+        return ProviderTransient(
+            f"expected a whole answer from {public_url(url)} within {self._deadline_s:g} s. "
+            "Found it still coming"
+        )
 
 
 class SafeDownloader:
@@ -80,27 +112,30 @@ class SafeDownloader:
     def __init__(self, *, allow_private: bool = False) -> None:
         # Its own session, whose connections check their peer (the provider APIs' need not).
         self._session = new_session()
-        adapter = _PeerCheckingAdapter(allow_private=allow_private)
+        adapter = _EdgeAdapter(check_peer=True, allow_private=allow_private)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._allow_private = allow_private
 
     @contextmanager
-    def open(self, url: str) -> Iterator[Download]:
-        response = self._get_following_redirects(url)
-        try:
-            length = _content_length(response)
-            if length is not None and length > MAX_DOWNLOAD_BYTES:
-                raise DownloadRefused(
-                    f"{public_url(url)} is {length} bytes, over the {MAX_DOWNLOAD_BYTES} cap"
+    def open(self, url: str, deadline: float | None = None) -> Iterator[Download]:
+        """The download, fetched and read before `deadline` (a time.monotonic() value) or
+        ended as a DownloadTransient when it passes, however slowly the bytes come."""
+        with Deadline.until(deadline) as until:
+            response = self._get_following_redirects(url, until)
+            try:
+                length = _content_length(response)
+                if length is not None and length > MAX_DOWNLOAD_BYTES:
+                    raise DownloadRefused(
+                        f"{public_url(url)} is {length} bytes, over the {MAX_DOWNLOAD_BYTES} cap"
+                    )
+                yield Download(
+                    content_type=response.headers.get("Content-Type"),
+                    length=length,
+                    chunks=_capped_chunks(response, url, until),
                 )
-            yield Download(
-                content_type=response.headers.get("Content-Type"),
-                length=length,
-                chunks=_capped_chunks(response, url),
-            )
-        finally:
-            response.close()
+            finally:
+                response.close()
 
     def check(self, url: str) -> None:
         """The URL's form and, when its host is a literal address, that address; a name is
@@ -142,14 +177,16 @@ class SafeDownloader:
         except (requests.RequestException, DownloadRefused) as exc:
             raise DownloadTransient(f"callback to {host}: {exc.__class__.__name__}") from exc
 
-    def _get_following_redirects(self, url: str) -> requests.Response:
+    def _get_following_redirects(self, url: str, deadline: Deadline) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):
             check_url(url, allow_private=self._allow_private)
             try:
                 response = self._session.get(
-                    url, timeout=TIMEOUT, stream=True, allow_redirects=False
+                    url, timeout=deadline.timeout(TIMEOUT), stream=True, allow_redirects=False
                 )
             except requests.RequestException as exc:
+                if deadline.passed():
+                    raise _download_too_slow(url) from exc
                 raise DownloadTransient(f"{public_url(url)}: {exc.__class__.__name__}") from exc
             if response.is_redirect:
                 location = response.headers.get("Location", "")
@@ -168,38 +205,10 @@ class SafeDownloader:
         raise DownloadRefused(f"{public_url(url)}: more than {MAX_REDIRECTS} redirects")
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
-
-def check_address(host: str, address: str, *, allow_private: bool) -> None:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    embedded = _embedded_ipv4(ip)
-    if embedded is not None:  # an IPv6 form that reaches an IPv4 address: judge that one
-        check_address(host, str(embedded), allow_private=allow_private)
-        return
-    if ip.is_global and not ip.is_multicast:
-        return
-    if allow_private and ip.is_loopback:
-        return
-    raise DownloadRefused(f"result URL host {host} resolves to {ip}, which is not a public address")
-
-
-def _embedded_ipv4(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
-) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 form carries (mapped, 6to4, Teredo, NAT64, compatible)."""
-    if not isinstance(ip, ipaddress.IPv6Address):
-        return None
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: or ::1
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+def _download_too_slow(url: str) -> DownloadTransient:
+    return DownloadTransient(
+        f"expected {public_url(url)} whole before the copy's deadline. Found it still coming"
+    )
 
 
 _Connection = TypeVar("_Connection", bound=HTTPConnection)
@@ -221,20 +230,26 @@ def _peer_checked(base: type[_Connection], allow_private: bool) -> type[_Connect
     return PeerChecked
 
 
-class _PeerCheckingAdapter(HTTPAdapter):
-    def __init__(self, *, allow_private: bool) -> None:
+class _EdgeAdapter(HTTPAdapter):
+    """Connections that keep the call's deadline and, with check_peer, check their peer."""
+
+    def __init__(self, *, check_peer: bool, allow_private: bool) -> None:
+        self._check_peer = check_peer
         self._allow_private = allow_private
         super().__init__()
 
     def init_poolmanager(self, *args: object, **kwargs: object) -> None:
         super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
-        allow = self._allow_private
+        http, https = deadlines.watched(HTTPConnection), deadlines.watched(HTTPSConnection)
+        if self._check_peer:
+            http = _peer_checked(http, self._allow_private)
+            https = _peer_checked(https, self._allow_private)
 
         class HttpPool(HTTPConnectionPool):
-            ConnectionCls = _peer_checked(HTTPConnection, allow)
+            ConnectionCls = http
 
         class HttpsPool(HTTPSConnectionPool):
-            ConnectionCls = _peer_checked(HTTPSConnection, allow)
+            ConnectionCls = https
 
         self.poolmanager.pool_classes_by_scheme = {"http": HttpPool, "https": HttpsPool}
 
@@ -272,16 +287,22 @@ def _content_length(response: requests.Response) -> int | None:
         return None
 
 
-def _capped_chunks(response: requests.Response, url: str) -> Iterator[bytes]:
+def _capped_chunks(response: requests.Response, url: str, deadline: Deadline) -> Iterator[bytes]:
     total = 0
     try:
         for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
             total += len(chunk)
             if total > MAX_DOWNLOAD_BYTES:
                 raise DownloadRefused(f"{public_url(url)} is over the {MAX_DOWNLOAD_BYTES} cap")
+            if deadline.passed():
+                raise _download_too_slow(url)
             yield chunk
     except requests.RequestException as exc:
+        if deadline.passed():
+            raise _download_too_slow(url) from exc
         raise DownloadTransient(f"{public_url(url)}: {exc.__class__.__name__}") from exc
+    if deadline.passed():  # a body without a length ends where its socket was shut down
+        raise _download_too_slow(url)
 
 
 def _read_capped(response: requests.Response, cap: int) -> bytes:

@@ -17,6 +17,7 @@ from jobcourier.model import Observation, Output, ProviderStatus
 from jobcourier.pacing import Pacing
 from jobcourier.ports import ProviderApi
 from jobcourier.providers.base import direct_url, raise_for_status
+from jobcourier.text import shorten
 
 name = "fliki"
 default_base_url = "https://api.fliki.ai"
@@ -58,7 +59,7 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     body = response.json()
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         raise ProviderProtocolError("expected {'status': ...} from Fliki")
-    raw = body["status"]
+    raw = shorten(body["status"])
     status = STATUSES.get(raw.lower(), ProviderStatus.UNKNOWN)
     if status is ProviderStatus.SUCCEEDED:
         download = body.get("download")

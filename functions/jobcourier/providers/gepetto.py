@@ -17,6 +17,7 @@ from jobcourier.model import Observation, Output, ProviderStatus
 from jobcourier.pacing import Pacing
 from jobcourier.ports import ProviderApi
 from jobcourier.providers.base import direct_url, raise_for_status
+from jobcourier.text import shorten
 
 name = "gepetto"
 default_base_url = "https://europe-west1-gepettoai.cloudfunctions.net"
@@ -56,7 +57,7 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     body = response.json()
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         raise ProviderProtocolError("expected {'status': ...} from Gepetto")
-    raw = body["status"]
+    raw = shorten(body["status"])
     status = STATUSES.get(raw.lower(), ProviderStatus.UNKNOWN)
     if status is ProviderStatus.FAILED:
         return Observation(status, raw, message=_message(body))
@@ -78,5 +79,5 @@ def webhook_job_id(body: Any) -> str:
 def _message(body: dict[str, Any]) -> str | None:
     for key in ("error", "message", "reason"):
         if isinstance(body.get(key), str) and body[key]:
-            return str(body[key])[:500]
+            return shorten(body[key])
     return None

@@ -20,6 +20,7 @@ from jobcourier.model import Observation, Output, ProviderStatus
 from jobcourier.pacing import Pacing
 from jobcourier.ports import ProviderApi
 from jobcourier.providers.base import raise_for_status
+from jobcourier.text import shorten
 
 name = "sellerpic"
 default_base_url = "https://api.sellerpic.ai"
@@ -48,7 +49,7 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ProviderProtocolError("expected data.resultList to be a list of items")
     statuses = [str(item.get("status", "")).upper() for item in items]
-    raw = ",".join(statuses)[:200] or "EMPTY"
+    raw = shorten(",".join(statuses)) or "EMPTY"
     if not items or any(s in RUNNING for s in statuses):
         return Observation(ProviderStatus.PENDING, raw)
     if any(s not in ("SUCCESS", "FAILED") for s in statuses):
@@ -60,7 +61,7 @@ def check(api: ProviderApi, job_id: str) -> Observation:
             ProviderStatus.FAILED,
             raw,
             outputs=outputs,
-            message="; ".join(o.error or "" for o in outputs)[:500],
+            message=shorten("; ".join(o.error or "" for o in outputs)),
         )
     return Observation(
         ProviderStatus.PARTIAL if failed else ProviderStatus.SUCCEEDED, raw, outputs=outputs
@@ -76,8 +77,10 @@ def resolve_url(api: ProviderApi, output: Output) -> str:
     url = data.get("fileUrl")
     if not isinstance(url, str) or not url:
         raise ProviderTransient(
-            f"no download link for item {output.item_id} yet "
-            f"({data.get('status')!r}: {data.get('errorMsg')!r})"
+            shorten(
+                f"no download link for item {output.item_id} yet "
+                f"({data.get('status')!r}: {data.get('errorMsg')!r})"
+            )
         )
     return url
 
@@ -97,7 +100,7 @@ def _data(api: ProviderApi, path: str, params: Mapping[str, str]) -> dict[str, A
         raise ProviderTransient("SellerPic concurrency ceiling reached (30003)")
     if body["code"] != 0:
         raise ProviderProtocolError(
-            f"SellerPic answered code {body['code']}: {str(body.get('msg'))[:200]}"
+            shorten(f"SellerPic answered code {body['code']}: {body.get('msg')}")
         )
     data = body.get("data")
     if not isinstance(data, dict):
@@ -112,6 +115,8 @@ def _output(item: dict[str, Any]) -> Output:
     if str(item.get("status", "")).upper() == "FAILED":
         reason = item.get("errorMsg") or f"error code {item.get('errorCode')}"
         return Output(
-            url=preview, error=f"SellerPic item {item_id} failed: {reason}", item_id=item_id
+            url=preview,
+            error=shorten(f"SellerPic item {item_id} failed: {reason}"),
+            item_id=item_id,
         )
     return Output(url=preview, item_id=item_id)

@@ -15,6 +15,7 @@ from jobcourier.model import Observation, Output, ProviderStatus
 from jobcourier.pacing import Pacing
 from jobcourier.ports import ProviderApi
 from jobcourier.providers.base import direct_url, raise_for_status
+from jobcourier.text import shorten
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def check(api: ProviderApi, job_id: str) -> Observation:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("status"), str):
         raise ProviderProtocolError("expected {'data': {'status': ...}} from Spacely")
-    raw = data["status"]
+    raw = shorten(data["status"])
     status = STATUSES.get(raw.lower(), ProviderStatus.UNKNOWN)
     if status is not ProviderStatus.SUCCEEDED:
         return Observation(status, raw, message=_message(data))
@@ -71,5 +72,5 @@ def _message(data: dict[str, object]) -> str | None:
     for field_name in ("message", "error", "reason"):
         value = data.get(field_name)
         if isinstance(value, str) and value:
-            return value[:500]
+            return shorten(value)
     return None
