@@ -8,9 +8,9 @@ One invocation, from the outside in:
           DELIVERY_BUDGET              5 min   no new copy starts after it
 
 So an invocation always answers before Cloud Tasks gives up on it. Inside it, each call to a
-provider's status API takes at most STATUS_CALL_DEADLINE (30 s), however slowly the answer
-trickles in, and a download ends by COPY_CUTOFF inside its reads, not only between chunks
-(edges/http.py). One job, over its life:
+provider's status API (and each callback POST: CALLBACK_DEADLINE) takes at most 30 s, however
+slowly the answer trickles in, and a download ends by COPY_CUTOFF inside its reads, not only
+between chunks (edges/http.py). One job, over its life:
 
     deadline                           the submission's deadline_seconds, or the provider's
       + COPY_GRACE                     30 min  a job the provider finished may still be copied
@@ -35,6 +35,7 @@ DISPATCH_DEADLINE = timedelta(seconds=530)
 COPY_CUTOFF = timedelta(minutes=8)
 DELIVERY_BUDGET = timedelta(minutes=5)
 STATUS_CALL_DEADLINE = timedelta(seconds=30)
+CALLBACK_DEADLINE = timedelta(seconds=30)  # one callback POST, answer included
 
 COPY_GRACE = timedelta(minutes=30)
 LOST_CHAIN_GRACE = COPY_GRACE + timedelta(minutes=30)

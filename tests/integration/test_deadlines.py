@@ -177,3 +177,20 @@ def test_a_download_that_comes_in_time_is_whole(serve):
     downloader = SafeDownloader(allow_private=True)
     with downloader.open(f"{server.url}/files/00.png", time.monotonic() + 30) as download:
         assert b"".join(download.chunks) == b"\x89PNG12"
+
+
+@pytest.mark.parametrize("trickle", ["head", "body"])
+def test_a_trickled_callback_answer_ends_at_the_callbacks_deadline(serve, monkeypatch, trickle):
+    """A caller's endpoint that answers a byte at a time cannot hold an invocation."""
+    from datetime import timedelta
+
+    from jobcourier.edges import http
+    from jobcourier.errors import DownloadTransient
+
+    monkeypatch.setattr(http, "CALLBACK_DEADLINE", timedelta(seconds=DEADLINE_S))
+    slow = answer(SLOW_BODY, trickle_head=trickle == "head", trickle_body=trickle == "body")
+    server = start(serve, slow)
+    started = time.monotonic()
+    with pytest.raises(DownloadTransient, match="callback to 127.0.0.1"):
+        http.SafeDownloader(allow_private=True).post(f"{server.url}/hook", b"{}", {})
+    assert time.monotonic() - started < DEADLINE_S + SLACK_S

@@ -38,7 +38,7 @@ from jobcourier.errors import (
     DownloadTransient,
     ProviderTransient,
 )
-from jobcourier.limits import STATUS_CALL_DEADLINE
+from jobcourier.limits import CALLBACK_DEADLINE, STATUS_CALL_DEADLINE
 from jobcourier.naming import public_url
 from jobcourier.ports import ApiResponse, Download
 
@@ -164,15 +164,20 @@ class SafeDownloader:
         except DownloadTransient as exc:
             raise DownloadTransient(f"callback to {host}: cannot resolve it") from exc
         try:
-            with self._session.post(
-                url,
-                data=body,
-                headers=dict(headers),
-                timeout=TIMEOUT,
-                stream=True,
-                allow_redirects=False,
-            ) as response:
+            with (
+                Deadline.until(time.monotonic() + CALLBACK_DEADLINE.total_seconds()) as deadline,
+                self._session.post(
+                    url,
+                    data=body,
+                    headers=dict(headers),
+                    timeout=deadline.timeout(TIMEOUT),
+                    stream=True,
+                    allow_redirects=False,
+                ) as response,
+            ):
                 response.raw.read(MAX_CALLBACK_ANSWER_BYTES)  # the answer itself is not used
+                if deadline.passed():
+                    raise DownloadTransient(f"callback to {host}: no whole answer in time")
                 return response.status_code
         except (requests.RequestException, DownloadRefused) as exc:
             raise DownloadTransient(f"callback to {host}: {exc.__class__.__name__}") from exc
