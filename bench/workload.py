@@ -75,6 +75,12 @@ class Kind:
     tail_p: float = 0.0  # share of jobs drawn from a Pareto tail instead
     tail_alpha: float = 1.5  # the tail's index (smaller: heavier)
 
+    @property
+    def tail_from_s(self) -> float:
+        """Where the Pareto tail starts: past the kind's usual slowest jobs, cold ones too."""
+        cold = self.cold_start_s[1] if self.cold_start_p else 0.0
+        return self.median_s * math.exp(2 * self.sigma) + cold
+
     def scaled(self, factor: float) -> Kind:
         """Every duration of this kind times `factor` (cold starts and clipping included)."""
         lo, hi = self.cold_start_s
@@ -167,7 +173,8 @@ def _bimodal(kinds: tuple[Kind, ...], rng: random.Random) -> Profiles:
 
 
 def _heavy(kinds: tuple[Kind, ...], rng: random.Random) -> Profiles:
-    """10-20 % of every kind's jobs from a Pareto tail (index 1.1-1.6) from 1.5 x the median."""
+    """10-20 % of every kind's jobs from a Pareto tail (index 1.1-1.6) that starts past the
+    kind's usual slowest jobs (Kind.tail_from_s)."""
     out = tuple(
         replace(
             k,
@@ -223,7 +230,7 @@ def arrivals(count: int, seed: int, *, shape: str = "reference") -> list[float]:
 
 def _duration(kind: Kind, rng: random.Random) -> float:
     if kind.tail_p and rng.random() < kind.tail_p:  # (no draw otherwise: old seeds hold)
-        duration = 1.5 * kind.median_s * (1 - rng.random()) ** (-1 / kind.tail_alpha)
+        duration = kind.tail_from_s * (1 - rng.random()) ** (-1 / kind.tail_alpha)
     else:
         duration = kind.median_s * math.exp(rng.gauss(0, kind.sigma))
     if rng.random() < kind.cold_start_p:
