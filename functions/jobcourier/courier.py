@@ -124,6 +124,7 @@ class Courier:
             submitted_at=now,
             deadline_at=self._planner.deadline_at(provider, now, submission.deadline_seconds),
             labels=dict(submission.labels),
+            recent=self._planner.carried(provider),
         )
         first_check = self._planner.first_check_at(provider, now)
         if store.read_record(Record.WEBHOOK, key) is not None:
@@ -301,6 +302,7 @@ class Courier:
         following = replace(
             task.next(decision.last_status),
             last_check_s=round(_seconds_between(task.submitted_at, now), 3),
+            recent=self._planner.carried(provider),
         )
         created = self._scheduler().schedule(
             provider.name, task.key.task_id(following.seq), following.to_bytes(), at

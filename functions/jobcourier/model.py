@@ -13,6 +13,7 @@ from typing import Any
 from jobcourier.errors import BadRequest
 
 MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
+MAX_RECENT = 32  # recent durations a task may carry (the planner writes 24): a few hundred bytes
 
 
 class ProviderStatus(StrEnum):
@@ -169,6 +170,9 @@ class PollTask:
     kind: TaskKind = TaskKind.CHAIN
     last_check_s: float | None = None  # when the previous check ran, seconds since submission
     done: bool = False  # the provider said done: only the copy goes on (past the deadline too)
+    # durations of the provider's recent jobs, (lo, hi] seconds, newest last, as the instance
+    # that wrote the task knew them: a cold instance learns them (planner.py)
+    recent: tuple[tuple[float, float], ...] = ()
 
     def next(self, raw_status: str | None) -> PollTask:
         return replace(self, seq=self.seq + 1, last_status=raw_status)
@@ -192,6 +196,7 @@ class PollTask:
             "kind": self.kind.value,
             "last_check_s": self.last_check_s,
             "done": self.done,
+            **({"recent": [list(r) for r in self.recent]} if self.recent else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -212,6 +217,9 @@ class PollTask:
                 kind=TaskKind(body.get("kind", TaskKind.CHAIN.value)),
                 last_check_s=_optional_float(body.get("last_check_s")),
                 done=body.get("done", False) is True,
+                recent=tuple(
+                    (float(lo), float(hi)) for lo, hi in (body.get("recent") or ())[-MAX_RECENT:]
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc

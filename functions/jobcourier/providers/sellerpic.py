@@ -30,6 +30,8 @@ pacing = Pacing(
     factor=1.5,
     jitter=0.1,
     default_deadline_s=3 * 3600.0,
+    # below the 60 s between checks the target can only move the first check and the tail
+    target_lag_s=55.0,
 )
 webhook_job_id = None  # SellerPic does not call back
 
