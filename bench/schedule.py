@@ -227,10 +227,10 @@ MEMORY_VARIANTS: tuple[tuple[str, str, int, float], ...] = (
     # (name, memory, instances, restart chance per dispatch)
     ("one instance", "instance", 1, 0.0),
     ("8 instances", "instance", 8, 0.0),
-    ("8 instances, 1 % cold starts", "instance", 8, 0.01),
-    ("32 instances, 5 % cold starts", "instance", 32, 0.05),
-    ("carried in tasks: 8 inst., 1 %", "task", 8, 0.01),
-    ("carried in tasks: 32 inst., 5 %", "task", 32, 0.05),
+    ("8 instances, 1 % cold", "instance", 8, 0.01),
+    ("32 instances, 5 % cold", "instance", 32, 0.05),
+    ("in tasks, 8 inst., 1 % cold", "task", 8, 0.01),
+    ("in tasks, 32 inst., 5 % cold", "task", 32, 0.05),
     ("shared, any instances", "shared", 8, 0.0),
     ("none", "none", 1, 0.0),
 )
@@ -318,7 +318,11 @@ def main(argv: list[str] | None = None) -> None:
         help="... each dispatch landing on a new instance with this chance (default 0.01)",
     )
     parser.add_argument("--gap", type=float, default=20.0, help="mean seconds between submissions")
-    parser.add_argument("--sim-seed", type=int, default=0, help="arrivals, jitter, dispatch")
+    parser.add_argument(
+        "--sim-seed",
+        type=int,
+        help="arrivals (a file without times), jitter, dispatch (default: --seed, or 0 for a file)",
+    )
     parser.add_argument("--by-provider", action="store_true", help="a table per provider too")
     parser.add_argument("--sweep", action="store_true", help="each policy's knob swept")
     parser.add_argument("--memory", action="store_true", help="where the memory lives")
@@ -331,6 +335,8 @@ def main(argv: list[str] | None = None) -> None:
         jobs = workload.generate(args.seed, args.jobs, shape=args.shape)
         title = f"shape {args.shape}, seed {args.seed}: {len(jobs)} jobs"
     overrides = parse_overrides(args.pacing, PROVIDERS, source="--pacing")
+    if args.sim_seed is None:
+        args.sim_seed = 0 if args.workload is not None else args.seed
     rows, split = run(
         jobs,
         overrides=overrides,

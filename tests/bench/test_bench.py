@@ -305,10 +305,10 @@ def test_carrying_recent_durations_in_tasks_saves_what_many_instances_and_cold_s
         for seed in (1, 2):
             for s in bench.memory_study(workload.generate(seed, JOBS, shape=shape), seed=seed):
                 totals[s.policy] = totals.get(s.policy, 0.0) + s.checks_per_job
-    assert totals["carried in tasks: 8 inst., 1 %"] < totals["8 instances, 1 % cold starts"]
-    assert totals["carried in tasks: 32 inst., 5 %"] < totals["32 instances, 5 % cold starts"]
-    assert totals["shared, any instances"] <= totals["carried in tasks: 8 inst., 1 %"]
-    assert totals["none"] > totals["32 instances, 5 % cold starts"]
+    assert totals["in tasks, 8 inst., 1 % cold"] < totals["8 instances, 1 % cold"]
+    assert totals["in tasks, 32 inst., 5 % cold"] < totals["32 instances, 5 % cold"]
+    assert totals["shared, any instances"] <= totals["in tasks, 8 inst., 1 % cold"]
+    assert totals["none"] > totals["32 instances, 5 % cold"]
 
 
 def test_a_bad_workload_line_is_named(tmp_path):
