@@ -120,7 +120,6 @@ SHORT_P95 = (
     "every 5-15 s (4-5 checks per job) and its p95 is SellerPic's 60 s rule alone; the "
     "policy's 45-55 s targets for the others add to SellerPic's lags (docs/scheduling.md)"
 )
-MARGINAL_P95 = "not met, by under 1 s of p95 lag (docs/scheduling.md, 'What holds')"
 
 
 @pytest.mark.parametrize(("shape", "seed"), cells({}))
@@ -140,7 +139,7 @@ def test_fewer_checks_than_fixed_60s(results, shape, seed):
 
 @pytest.mark.parametrize(
     ("shape", "seed"),
-    cells({("long", 6): MARGINAL_P95, ("bimodal", 4): MARGINAL_P95}),
+    cells({}),
 )
 def test_p95_lag_no_worse_than_fixed_60s(results, shape, seed):
     rows = results[(shape, seed)]
