@@ -64,13 +64,20 @@ class Policy(Protocol):
 
 @dataclass
 class FixedInterval:
+    """`honour_minimum`: never closer than the provider's minimum interval."""
+
     interval_s: float
+    honour_minimum: bool = False
     name: str = ""
 
     def __post_init__(self) -> None:
-        self.name = self.name or f"fixed-{self.interval_s:g}s"
+        self.name = self.name or f"fixed-{self.interval_s:g}s" + (
+            "-min" if self.honour_minimum else ""
+        )
 
     def first(self, job_id: str, job: Job) -> float:
+        if self.honour_minimum:
+            return max(self.interval_s, REGISTRY[job.provider].pacing.min_interval_s)
         return self.interval_s
 
     def next(
@@ -82,7 +89,7 @@ class FixedInterval:
         progress: Progress,
         deadline_s: float,
     ) -> float:
-        return elapsed_s + self.interval_s
+        return elapsed_s + self.first(job_id, job)
 
     def finished(
         self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
@@ -130,29 +137,64 @@ class Exponential:
         return None
 
 
+MEMORIES = ("instance", "task", "shared", "none")
+
+
 @dataclass
 class Jobcourier:
-    """The real policy, as `instances` function instances apply it (each with its own memory;
-    every check lands on one of them at random, as Cloud Tasks dispatches do)."""
+    """The real policy, as `instances` function instances apply it; every check lands on one of
+    them at random, as Cloud Tasks dispatches do. `memory`: "task" (as deployed), each
+    instance its own, and every task carries the recent durations of the instance that wrote
+    it, which a colder instance takes (Planner.carry, Planner.adopt); "instance", each
+    instance its own and nothing carried; "shared", one
+    memory all instances read and none loses (what a shared store would give at best); "none".
+    `restart_p`: the chance that a dispatch lands on a new instance, its memory lost (a cold
+    start)."""
 
     overrides: Mapping[str, Mapping[str, float | bool]] = field(default_factory=dict)
-    remember: bool = True
+    memory: str = "task"
     instances: int = 1
+    restart_p: float = 0.0
     seed: int = 0
     name: str = "jobcourier"
 
     def __post_init__(self) -> None:
+        if self.memory not in MEMORIES:
+            raise ValueError(f"memory must be one of {MEMORIES}. Found: {self.memory!r}")
         self._rng = random.Random(self.seed)
-        self._planners = [
-            Planner(REGISTRY, self.overrides, remember=self.remember, rand=self._rng.random)
-            for _ in range(self.instances)
-        ]
+        self._planners = [self._new() for _ in range(self.instances)]
+        self._carried: dict[str, tuple[tuple[float, float], ...]] = {}  # job -> its task's
+        self.restarts = 0
+
+    def _new(self) -> Planner:
+        return Planner(
+            REGISTRY, self.overrides, remember=self.memory != "none", rand=self._rng.random
+        )
 
     def _planner(self) -> Planner:
-        return self._planners[self._rng.randrange(len(self._planners))]
+        if self.memory == "shared":
+            return self._planners[0]
+        index = self._rng.randrange(len(self._planners))
+        if self.restart_p and self._rng.random() < self.restart_p:
+            self._planners[index] = self._new()
+            self.restarts += 1
+        return self._planners[index]
+
+    def _on(self, job_id: str, job: Job) -> Planner:
+        """The instance this dispatch lands on; with memory="task", it reads the task first."""
+        planner = self._planner()
+        if self.memory == "task":
+            planner.adopt(job.provider, self._carried.get(job_id, ()))
+        return planner
+
+    def _wrote(self, planner: Planner, job_id: str, job: Job) -> None:
+        if self.memory == "task":
+            self._carried[job_id] = planner.carry(job.provider)
 
     def first(self, job_id: str, job: Job) -> float:
-        return self._planner().first_delay(REGISTRY[job.provider])
+        planner = self._on(job_id, job)
+        self._wrote(planner, job_id, job)
+        return planner.first_delay(REGISTRY[job.provider])
 
     def next(
         self,
@@ -164,7 +206,9 @@ class Jobcourier:
         deadline_s: float,
     ) -> float:
         history = History(checks=checks, elapsed_s=elapsed_s, progress=progress)
-        return elapsed_s + self._planner().next_check_in(
+        planner = self._on(job_id, job)
+        self._wrote(planner, job_id, job)
+        return elapsed_s + planner.next_check_in(
             REGISTRY[job.provider], job_id, history, until_deadline_s=deadline_s - elapsed_s
         )
 
@@ -173,7 +217,8 @@ class Jobcourier:
     ) -> None:
         # the task carries the previous check's time, as PollTask.last_check_s does
         history = History(checks=checks, elapsed_s=elapsed_s, previous_check_s=previous_s)
-        self._planner().finished(REGISTRY[job.provider], job_id, history)
+        self._on(job_id, job).finished(REGISTRY[job.provider], job_id, history)
+        self._carried.pop(job_id, None)
 
     def deadline_s(self, job: Job) -> float:
         return self._planners[0].pacing_for(REGISTRY[job.provider]).default_deadline_s
@@ -194,6 +239,13 @@ def arrivals(count: int, mean_gap_s: float, seed: int) -> list[float]:
         moments.append(t)
         t += rng.expovariate(1 / mean_gap_s)
     return moments
+
+
+def submissions(jobs: Sequence[Job], mean_gap_s: float, seed: int) -> list[float]:
+    """The workload's own submission times, or Poisson arrivals where it has none."""
+    if jobs and all(j.submitted_s is not None for j in jobs):
+        return [float(j.submitted_s or 0.0) for j in jobs]
+    return arrivals(len(jobs), mean_gap_s, seed)
 
 
 def simulate(
@@ -254,6 +306,7 @@ class Summary:
     checks_per_job: float
     lag_p50_s: float
     lag_p95_s: float
+    lag_p99_s: float
     lag_max_s: float
     pacing_violations: int
     timed_out: int
@@ -264,6 +317,7 @@ class Summary:
             "checks_per_job": round(self.checks_per_job, 3),
             "lag_p50_s": round(self.lag_p50_s, 1),
             "lag_p95_s": round(self.lag_p95_s, 1),
+            "lag_p99_s": round(self.lag_p99_s, 1),
             "lag_max_s": round(self.lag_max_s, 1),
             "pacing_violations": self.pacing_violations,
         }
@@ -288,6 +342,7 @@ def summarise(name: str, outcomes: Sequence[Outcome]) -> Summary:
         checks_per_job=sum(o.checks for o in outcomes) / max(len(outcomes), 1),
         lag_p50_s=percentile(lags, 50),
         lag_p95_s=percentile(lags, 95),
+        lag_p99_s=percentile(lags, 99),
         lag_max_s=max(lags, default=math.nan),
         pacing_violations=sum(o.violations for o in outcomes),
         timed_out=sum(o.lag_s is None for o in outcomes),

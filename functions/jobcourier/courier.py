@@ -268,7 +268,7 @@ class Courier:
                 store.delete_file(key, name)
 
     def _start_chain(self, provider: Provider, record: JobRecord, at: datetime) -> None:
-        first = record.first_task()
+        first = replace(record.first_task(), recent=self._planner.carried(provider))
         self._scheduler().schedule(provider.name, first.task_id, first.to_bytes(), at)
 
     # -- GET /jobs/{provider}/{job_id} -----------------------------------------------------
@@ -310,7 +310,9 @@ class Courier:
                 )
             log.warning("webhook for %s, which was not submitted (yet): noted", key.folder)
             return Answer(202, {"outcome": "recorded"})
-        task = replace(record.first_task(), kind=TaskKind.PROMPT)
+        task = replace(
+            record.first_task(), kind=TaskKind.PROMPT, recent=self._planner.carried(provider)
+        )
         created = self._scheduler().schedule(provider.name, task.task_id, task.to_bytes(), now)
         return Answer(202, {"outcome": "check_scheduled" if created else "duplicate"})
 
@@ -500,6 +502,7 @@ class Courier:
         following = replace(
             task.next(decision.last_status),
             last_check_s=round(_seconds_between(task.submitted_at, now), 3),
+            recent=self._planner.carried(provider),
         )
         created = self._scheduler().schedule(
             provider.name, following.task_id, following.to_bytes(), at

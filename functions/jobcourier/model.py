@@ -14,6 +14,7 @@ from jobcourier.errors import BadRequest
 from jobcourier.text import shorten
 
 MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
+MAX_RECENT = 32  # recent durations a task may carry (the planner writes 24): a few hundred bytes
 
 
 class ProviderStatus(StrEnum):
@@ -247,6 +248,9 @@ class PollTask:
     kind: TaskKind = TaskKind.CHAIN
     last_check_s: float | None = None  # when the previous check ran, seconds since submission
     done: bool = False  # the provider said done: only the copy goes on (past the deadline too)
+    # durations of the provider's recent jobs, (lo, hi] seconds, newest last, as the instance
+    # that wrote the task knew them: a cold instance learns them (planner.py)
+    recent: tuple[tuple[float, float], ...] = ()
     chain: str = ""  # the polling chain this task belongs to (JobRecord.chain)
     rearms: int = 0  # times a task of this check was scheduled anew after the queue gave up
 
@@ -281,6 +285,7 @@ class PollTask:
             "done": self.done,
             "chain": self.chain,
             "rearms": self.rearms,
+            **({"recent": [list(r) for r in self.recent]} if self.recent else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -303,6 +308,9 @@ class PollTask:
                 done=body.get("done", False) is True,
                 chain=str(body.get("chain", "")),
                 rearms=int(body.get("rearms", 0)),
+                recent=tuple(
+                    (float(lo), float(hi)) for lo, hi in (body.get("recent") or ())[-MAX_RECENT:]
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc

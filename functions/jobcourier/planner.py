@@ -10,6 +10,7 @@ and its answers multiplied by it on the way out.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import OrderedDict, deque
@@ -21,9 +22,10 @@ from jobcourier import policy
 from jobcourier.errors import ConfigurationError
 from jobcourier.model import PollTask
 from jobcourier.pacing import Overrides, Pacing, with_overrides
-from jobcourier.policy import History, Interval
+from jobcourier.policy import Durations, History, Interval
 
 MEMORY_SAMPLES = 64  # finished jobs remembered per provider (the most recent)
+CARRIED_SAMPLES = 24  # of them, the most recent a task carries to the instance checking next
 MEMORY_JOBS = 4096  # running jobs whose last check this instance remembers
 
 
@@ -33,12 +35,15 @@ class Paced(Protocol):
 
 
 class Planner:
-    """With `remember=True`, recent durations are remembered in this process only: a few
-    kilobytes, never shared between instances, never persisted, lost on a cold start (the
-    configured pacing applies until policy.MEMORY_MIN_SAMPLES jobs of a provider have finished
-    again). Nothing a job needs to continue depends on it, so losing it costs checks or lag,
-    never a job. The task carries the previous check's time, so any instance learns from a job
-    that other instances checked before.
+    """With `remember=True`, recent durations are remembered in this process: a few
+    kilobytes, never persisted, lost on a cold start. Every task the instance writes carries
+    its most recent ones (`carried`, CARRIED_SAMPLES of them), and an instance that knows
+    fewer than a task carries takes them (`adopt`): a cold instance, or one that saw few of a
+    provider's jobs finish, learns from the first task it checks rather than from its own
+    next few jobs (docs/scheduling.md, "Where the memory lives", for the figures). Nothing a
+    job needs to continue depends on it, so losing it costs checks or lag, never a job. The
+    task also carries the previous check's time, so any instance learns from a job that other
+    instances checked before.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class Planner:
         self._rand = rand
         self._lock = threading.Lock()
         self._recent: dict[str, deque[Interval]] = {}
+        self._durations: dict[str, Durations] = {}  # of _recent, built once per change
         self._last_check: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def pacing_for(self, provider: Paced) -> Pacing:
@@ -75,6 +81,33 @@ class Planner:
     def recent(self, provider: str) -> tuple[Interval, ...]:
         with self._lock:
             return tuple(self._recent.get(provider, ()))
+
+    def carry(self, provider: str) -> tuple[Interval, ...]:
+        """The most recent durations, for the next task of a job of this provider to carry."""
+        with self._lock:
+            recent = self._recent.get(provider, ())
+            return tuple(recent)[-CARRIED_SAMPLES:] if self._remember else ()
+
+    def adopt(self, provider: str, carried: tuple[Interval, ...]) -> None:
+        """Durations a task carried: taken when this instance knows fewer (a cold start, or an
+        instance that saw few of this provider's jobs finish), its own newer ones kept after."""
+        if not (self._remember and carried):
+            return
+        with self._lock:
+            recent = self._recent.get(provider)
+            if recent is not None and len(recent) >= len(carried):
+                return
+            own = [i for i in recent or () if i not in carried]
+            self._recent[provider] = deque((*carried, *own), maxlen=MEMORY_SAMPLES)
+            self._durations.pop(provider, None)
+
+    def durations(self, provider: str) -> Durations | None:
+        """The recent durations as the policy reads them (None: nothing remembered)."""
+        with self._lock:
+            known = self._durations.get(provider)
+            if known is None and self._recent.get(provider):
+                known = self._durations[provider] = Durations.of(self._recent[provider])
+            return known
 
     # -- real time: the courier's face ----------------------------------------------------------
     def deadline_at(
@@ -99,6 +132,7 @@ class Planner:
     ) -> datetime:
         """When to check a running job again, given the check made `now`; the last check lands
         on `limit`, unless the minimum interval asks for later. Notes that the job ran."""
+        self._adopt_from(provider, task)
         ahead_s = self.next_check_in(
             provider,
             task.key.job_id,
@@ -111,7 +145,25 @@ class Planner:
 
     def saw_done(self, provider: Paced, task: PollTask, now: datetime) -> None:
         """The check made `now` found the job done: remember how long it took."""
+        self._adopt_from(provider, task)
         self.finished(provider, task.key.job_id, self._history(task, now))
+
+    def carried(self, provider: Paced) -> tuple[tuple[float, float], ...]:
+        """What the next task of a job of this provider carries: the recent durations (real
+        seconds, rounded to 0.1 s), for whichever instance checks it next."""
+        scale = self._scale
+        return tuple(
+            (round(lo * scale, 1), round(hi * scale, 1)) for lo, hi in self.carry(provider.name)
+        )
+
+    def _adopt_from(self, provider: Paced, task: PollTask) -> None:
+        scale = self._scale
+        carried = tuple(
+            (lo / scale, hi / scale)
+            for lo, hi in task.recent
+            if math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi
+        )
+        self.adopt(provider.name, carried)
 
     def _history(self, task: PollTask, now: datetime) -> History:
         scale = self._scale
@@ -135,7 +187,7 @@ class Planner:
     # -- provider time: the policy's face (and the simulator's) ---------------------------------
     def first_delay(self, provider: Paced) -> float:
         pacing = self.pacing_for(provider)
-        return policy.first_delay(pacing, recent=self.recent(provider.name), rand=self._rand)
+        return policy.first_delay(pacing, durations=self.durations(provider.name), rand=self._rand)
 
     def next_check_in(
         self,
@@ -157,7 +209,7 @@ class Planner:
             retry_after_s=retry_after_s,
             auth_fault=auth_fault,
             rand=self._rand,
-            recent=self.recent(provider.name),
+            durations=self.durations(provider.name),
         )
 
     def finished(self, provider: Paced, job_id: str, history: History) -> None:
@@ -177,6 +229,7 @@ class Planner:
         with self._lock:
             recent = self._recent.setdefault(provider.name, deque(maxlen=MEMORY_SAMPLES))
             recent.append((round(lo, 3), round(history.elapsed_s, 3)))
+            self._durations.pop(provider.name, None)
 
     def _note(self, job: tuple[str, str], elapsed_s: float, *, finished: bool) -> float | None:
         """Record this check of a job; answer what was recorded before (None: nothing)."""

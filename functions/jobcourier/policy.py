@@ -2,23 +2,28 @@
 durations of recent jobs. No state, no clock, no I/O: the planner (planner.py) holds the
 memory and the time scale, and the simulator (bench/) runs these same functions.
 
-Every time here is in provider seconds (what the provider's own clock would show). In order of
-precedence, the next check of a running job comes
+The aim is the provider's `target_lag_s`: at most that long, for 95 % of jobs, between a job
+finishing and the check that sees it, with as few checks as that allows. Every time here is in
+provider seconds (what the provider's own clock would show). In order of precedence, the next
+check of a running job comes
 1. from the job's own progress (a provider that reports it): just after the completion the
    progress predicts, or halfway there while two rates of progress do not yet agree; when
    progress stalls or goes backwards, from backoff counted from the stall;
-2. from the durations of recent jobs of the same provider: when half of the recent jobs still
-   running at this point were done, but at most `max_lag_s` on; past every recent job, backoff
-   growing with the time since the slowest was done;
-3. from capped exponential backoff with jitter, as with no information at all.
+2. from the durations of recent jobs of the same provider (newer ones weigh more): the target
+   after the moment the next few of the recent jobs still running at this point were done,
+   or sooner when most of them were done sooner; past the slowest, backoff growing with the
+   time since it was done;
+3. from exponential backoff with jitter, capped at the target, as with no information at all.
 The first check likewise: `first_check_s`, or from recent durations once known.
 Whatever the source: never sooner than `min_interval_s`, never later than `max_interval_s`
 (except a Retry-After or a rejected key, which wait longer), never past the deadline unless
-the minimum interval asks, never more than 30 days ahead.
+the minimum interval asks, never more than 30 days ahead. Jitter (on the first check and on
+backoff: what jobs submitted together would otherwise share) only ever brings a check forward.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +34,14 @@ from jobcourier.pacing import Pacing
 MAX_SCHEDULE_AHEAD_S = MAX_SCHEDULE_AHEAD.total_seconds()
 AUTH_FAULT_DELAY_S = 600.0  # a rejected key waits for an operator, not for the provider
 MEMORY_MIN_SAMPLES = 4  # fewer finished jobs than this: the configured pacing alone
+MEMORY_HALF_LIFE = 16  # a finished job weighs half as much 16 finished jobs later
 PROGRESS_AGREEMENT = 0.2  # two rates of progress this close (relative) confirm a prediction
-EARLY_QUANTILE = 0.05  # "the earliest a job may be done": when 5 % of recent jobs were
+COARSE_STEP = 0.05  # progress only ever in multiples of this may move in steps: no rate yet
+# Of the 5 % of jobs a target lets wait longer: the fastest recent ones, done before the
+# first check's target lag began (what waiting for the bulk of them costs)
+EARLY_SHARE = 0.02
+TAIL_SHARE = 0.02  # ... and the slowest: past them, checks back off (lag grows)
+TAIL_MIN_SAMPLES = 32  # past the slowest of fewer recent jobs than this: no backoff beyond cap
 
 Interval = tuple[float, float]  # a finished job's duration lies in (lo, hi] provider seconds
 
@@ -45,24 +56,109 @@ class History:
     previous_check_s: float | None = None  # elapsed_s of the check before this one, if any
 
 
+@dataclass(frozen=True)
+class Durations:
+    """The durations of recent jobs as a distribution: each job spread evenly over its
+    (lo, hi] interval, weighted by recency (half as much MEMORY_HALF_LIFE jobs later).
+    `times` and `shares` are the knots of its piecewise linear distribution function."""
+
+    times: tuple[float, ...]
+    shares: tuple[float, ...]
+    samples: int
+
+    @property
+    def slowest(self) -> float:
+        """When the slowest recent job was done, at the latest (whatever its weight)."""
+        return self.times[-1]
+
+    @classmethod
+    def of(cls, recent: Sequence[Interval], half_life: float = MEMORY_HALF_LIFE) -> Durations:
+        """From intervals, oldest first. O(n log n): the planner keeps the result."""
+        n = len(recent)
+        if not n:
+            return cls((), (), 0)
+        weights = [0.5 ** ((n - 1 - i) / half_life) for i in range(n)]
+        total = sum(weights)
+        slope_change: dict[float, float] = {}  # where an interval starts or ends
+        jumps: dict[float, float] = {}  # an interval of no width: all its weight at once
+        for (lo, hi), w in zip(recent, weights, strict=True):
+            if hi <= lo:
+                jumps[hi] = jumps.get(hi, 0.0) + w / total
+                continue
+            rate = w / total / (hi - lo)
+            slope_change[lo] = slope_change.get(lo, 0.0) + rate
+            slope_change[hi] = slope_change.get(hi, 0.0) - rate
+        times: list[float] = []
+        shares: list[float] = []
+        slope = share = 0.0
+        before = None
+        for t in sorted(slope_change.keys() | jumps.keys()):
+            if before is not None:
+                share += slope * (t - before)
+            if t in jumps:  # a step: the knot before it and the knot after it
+                times.append(t)
+                shares.append(min(share, 1.0))
+                share += jumps[t]
+            times.append(t)
+            shares.append(min(share, 1.0))
+            slope += slope_change.get(t, 0.0)
+            before = t
+        shares[-1] = 1.0
+        return cls(tuple(times), tuple(shares), n)
+
+    def share_done(self, t: float) -> float:
+        """Share of recent jobs done by `t`."""
+        i = bisect.bisect_right(self.times, t)
+        if i == 0:
+            return 0.0
+        if i == len(self.times):
+            return 1.0
+        t0, t1 = self.times[i - 1], self.times[i]
+        s0, s1 = self.shares[i - 1], self.shares[i]
+        return s0 + (s1 - s0) * (t - t0) / (t1 - t0)
+
+    def quantile(self, q: float) -> float:
+        """The earliest t with share_done(t) >= q."""
+        i = bisect.bisect_left(self.shares, q)
+        if i == 0:
+            return self.times[0]
+        if i == len(self.shares):
+            return self.times[-1]
+        t0, t1 = self.times[i - 1], self.times[i]
+        s0, s1 = self.shares[i - 1], self.shares[i]
+        return t1 if s1 == s0 else t0 + (t1 - t0) * (q - s0) / (s1 - s0)
+
+
+def _known(pacing: Pacing, durations: Durations | None) -> Durations | None:
+    if pacing.learn and durations is not None and durations.samples >= MEMORY_MIN_SAMPLES:
+        return durations
+    return None
+
+
+def _earlier(delay: float, pacing: Pacing, rand: Callable[[], float] | None) -> float:
+    """Jitter: up to `jitter` of the delay sooner, never later."""
+    return delay if rand is None else delay * (1 - pacing.jitter * rand())
+
+
 # -- the pure policy --------------------------------------------------------------------------
 def first_delay(
     pacing: Pacing,
     *,
-    recent: Sequence[Interval] = (),
+    durations: Durations | None = None,
     rand: Callable[[], float] | None = None,
 ) -> float:
     """Seconds from submission to the first check: `first_check_s` while nothing is known;
-    once recent jobs of this provider are, when most of them were done, but no later than
-    `max_lag_s` after the earliest of them (never sooner than `min_interval_s`)."""
-    if not (pacing.learn and len(recent) >= MEMORY_MIN_SAMPLES):
+    once recent jobs of this provider are, `target_lag_s` after the fastest EARLY_SHARE of
+    them were done, or when `first_quantile` of them were, if sooner (never sooner than
+    `min_interval_s`)."""
+    known = _known(pacing, durations)
+    if known is None:
         return pacing.first_check_s
     learned = min(
-        duration_quantile(recent, pacing.first_quantile),
-        duration_quantile(recent, EARLY_QUANTILE) + pacing.max_lag_s,
+        known.quantile(EARLY_SHARE) + pacing.target_lag_s,
+        known.quantile(pacing.first_quantile),
     )
-    if rand is not None:
-        learned *= 1 + pacing.jitter * (2 * rand() - 1)
+    learned = _earlier(learned, pacing, rand)
     return min(max(pacing.min_interval_s, learned), MAX_SCHEDULE_AHEAD_S)
 
 
@@ -74,7 +170,7 @@ def next_check_in(
     retry_after_s: float | None = None,
     auth_fault: bool = False,
     rand: Callable[[], float] = random.random,
-    recent: Sequence[Interval] = (),
+    durations: Durations | None = None,
 ) -> float:
     """Seconds from this check to the next one of the same job: the policy's delay, with the
     last check landing on the deadline, but never closer than the minimum interval."""
@@ -84,7 +180,7 @@ def next_check_in(
         retry_after_s=retry_after_s,
         auth_fault=auth_fault,
         rand=rand,
-        recent=recent,
+        durations=durations,
     )
     return max(min(delay, until_deadline_s), pacing.min_interval_s)
 
@@ -96,12 +192,10 @@ def next_delay(
     retry_after_s: float | None = None,
     auth_fault: bool = False,
     rand: Callable[[], float] = random.random,
-    recent: Sequence[Interval] = (),
+    durations: Durations | None = None,
 ) -> float:
     """What the policy would wait from this check, before the deadline has its say."""
-    delay = planned_delay(pacing, history, recent=recent, rand=rand)
-    if delay is None:
-        delay = backoff(pacing, history.checks, rand)
+    delay = planned_delay(pacing, history, durations=durations, rand=rand)
     if auth_fault:
         delay = max(delay, AUTH_FAULT_DELAY_S)
     if retry_after_s is not None:
@@ -109,49 +203,69 @@ def next_delay(
     return min(max(delay, pacing.min_interval_s), MAX_SCHEDULE_AHEAD_S)
 
 
-def backoff(pacing: Pacing, steps: int, rand: Callable[[], float]) -> float:
-    """Capped exponential, jittered: min_interval_s x factor^(steps-1), at most max_interval_s."""
+def blind_cap(pacing: Pacing) -> float:
+    """The longest wait without information: the target lag (a job finishing just after a
+    check waits that long), within the minimum and maximum intervals."""
+    return min(max(pacing.target_lag_s, pacing.min_interval_s), pacing.max_interval_s)
+
+
+def backoff(pacing: Pacing, checks: int, rand: Callable[[], float]) -> float:
+    """Exponential from the first check's delay, jittered: first_check_s x factor^checks (at
+    least min_interval_s), at most blind_cap()."""
+    cap = blind_cap(pacing)
+    start = max(pacing.first_check_s, pacing.min_interval_s)
     try:
-        base = pacing.min_interval_s * pacing.factor ** max(steps - 1, 0)
+        base = start * pacing.factor ** max(checks, 0)
     except OverflowError:  # as stamina does: a job checked for days grows past any float
-        base = pacing.max_interval_s
-    delay = min(base, pacing.max_interval_s)
-    return delay * (1 + pacing.jitter * (2 * rand() - 1))
+        base = cap
+    return _earlier(min(base, cap), pacing, rand)
 
 
 def planned_delay(
     pacing: Pacing,
     history: History,
     *,
-    recent: Sequence[Interval] = (),
+    durations: Durations | None = None,
     rand: Callable[[], float] = random.random,
-) -> float | None:
-    """The delay the job's progress or recent durations suggest; None: back off as usual."""
+) -> float:
+    """The delay from the job's progress when it is trusted, else from recent durations (or
+    backoff without them), brought forward to where unconfirmed progress says to look."""
     now = history.elapsed_s
+    lag = pacing.target_lag_s
+    look: float | None = None  # where unconfirmed progress says to look again, if anywhere
     if pacing.use_progress and history.progress:
-        stalled = stalled_checks(history.progress)
-        if stalled:
-            return backoff(pacing, stalled, rand)
         estimate = progress_eta(history.progress)
         if estimate is not None:
             eta, confirmed = estimate
-            ahead = max(eta - now, 0.0) + min(pacing.eta_margin * eta, pacing.max_lag_s)
-            if not confirmed:  # look again halfway, at most doubling the time so far: the
-                # next sample confirms the prediction or corrects it
-                ahead = min(ahead, max(ahead / 2, pacing.max_lag_s), max(now, pacing.max_lag_s))
-            return min(ahead, pacing.max_interval_s)
-    if pacing.learn and len(recent) >= MEMORY_MIN_SAMPLES:
-        done = share_done(recent, now)
-        if done < 0.99:
-            target = duration_quantile(recent, done + pacing.next_quantile * (1 - done))
-            delay = min(max(target - now, 0.0), pacing.max_lag_s)
-        else:  # slower than every recent job: back off from when the slowest one was done,
-            # growing with the time since (checks at times in geometric progression)
-            slowest = max(hi for _, hi in recent)
-            delay = max(pacing.max_lag_s, (pacing.factor - 1) * (now - slowest))
-        jittered = delay * (1 + pacing.jitter * (2 * rand() - 1))
-        return min(jittered, pacing.max_interval_s)
-    return None
+            ahead = max(eta - now, 0.0) + min(pacing.eta_margin * eta, lag)
+            if confirmed and not stalled_checks(history.progress):  # when far off, halfway:
+                # the prediction is refined on the way
+                return min(ahead, max(ahead / 2, pacing.max_interval_s))
+            # unconfirmed: halfway there, at most doubling the time so far (the next sample
+            # confirms the prediction or corrects it), unless durations say to look sooner
+            look = min(ahead, max(ahead / 2, lag), max(now, lag))
+    known = _known(pacing, durations)
+    done = 0.0 if known is None else known.share_done(now)
+    if known is None:
+        delay = backoff(pacing, history.checks, rand)
+    elif done < 1 - TAIL_SHARE:
+        # the target lag after now (or, before the fastest recent jobs were done, after
+        # then), or when most of the still-running recent jobs were done, if sooner
+        until = min(
+            max(now, known.quantile(EARLY_SHARE)) + lag,
+            known.quantile(done + pacing.next_quantile * (1 - done)),
+        )
+        delay = until - now
+    elif known.samples >= TAIL_MIN_SAMPLES:  # slower than nearly all of many recent jobs:
+        # back off from when those were done, growing with the time since (checks at times
+        # in geometric progression)
+        tail = known.quantile(1 - TAIL_SHARE)
+        delay = _earlier(max(lag, (pacing.factor - 1) * (now - tail)), pacing, rand)
+    else:  # slower than every one of a few: they say little
+        delay = backoff(pacing, history.checks, rand)
+    if look is not None:
+        delay = min(delay, look)
+    return min(delay, pacing.max_interval_s)
 
 
 def stalled_checks(samples: Sequence[tuple[float, float]]) -> int:
@@ -169,6 +283,12 @@ def stalled_checks(samples: Sequence[tuple[float, float]]) -> int:
     return count
 
 
+def _coarse(fraction: float) -> bool:
+    """A fraction in whole steps of COARSE_STEP (25 %, 50 %): perhaps progress in steps."""
+    steps = fraction / COARSE_STEP
+    return abs(steps - round(steps)) < 1e-6
+
+
 def progress_eta(samples: Sequence[tuple[float, float]]) -> tuple[float, bool] | None:
     """When the job should be done (provider seconds since submission), and whether the
     samples agree on it; None without a usable sample.
@@ -176,8 +296,9 @@ def progress_eta(samples: Sequence[tuple[float, float]]) -> tuple[float, bool] |
     Progress as providers report it runs behind the clock (a queued phase at 0, steps, whole
     percents), so every sample's elapsed / fraction is a latest completion, and the smallest
     of them bounds it. The rate between the two newest samples that differ predicts it (exact
-    for steady progress after a queued phase); it is confirmed when the rate before agrees
-    within PROGRESS_AGREEMENT (steady progress does, progress in steps seldom)."""
+    for steady progress after a queued phase); it is confirmed when both samples are past the
+    queue and not both in coarse steps (multiples of COARSE_STEP), or when the rate before
+    agrees within PROGRESS_AGREEMENT (steady progress does, progress in steps seldom)."""
     bounds = [t / f for t, f in samples if 0 < f < 1]
     if not bounds or not 0 < samples[-1][1] < 1:
         return None
@@ -190,34 +311,10 @@ def progress_eta(samples: Sequence[tuple[float, float]]) -> tuple[float, bool] |
         return latest, False
     (t2, f2), (t1, f1) = rising[0], rising[1]
     rate = (f2 - f1) / (t2 - t1)
-    confirmed = False
-    if len(rising) >= 3:
+    # two fine-grained samples past the queue: steady progress, taken at its word
+    confirmed = f1 > 0 and not (_coarse(f1) and _coarse(f2))
+    if not confirmed and len(rising) >= 3:
         t0, f0 = rising[2]
         earlier = (f1 - f0) / (t1 - t0)
         confirmed = abs(rate - earlier) <= PROGRESS_AGREEMENT * rate
     return min(latest, t2 + (1 - f2) / rate), confirmed
-
-
-def share_done(recent: Sequence[Interval], t: float) -> float:
-    """Share of recent jobs finished by `t`, each spread evenly over its (lo, hi] interval."""
-    total = 0.0
-    for lo, hi in recent:
-        if t >= hi:
-            total += 1.0
-        elif t > lo:
-            total += (t - lo) / (hi - lo)
-    return total / len(recent)
-
-
-def duration_quantile(recent: Sequence[Interval], q: float) -> float:
-    """The smallest t with share_done(recent, t) >= q (piecewise linear between interval ends)."""
-    points = sorted({p for interval in recent for p in interval})
-    before_t, before_share = points[0], 0.0
-    for t in points:
-        share = share_done(recent, t)
-        if share >= q:
-            if share == before_share:
-                return t
-            return before_t + (t - before_t) * (q - before_share) / (share - before_share)
-        before_t, before_share = t, share
-    return points[-1]

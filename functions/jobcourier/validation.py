@@ -16,6 +16,7 @@ from jobcourier.errors import BadRequest
 from jobcourier.limits import MAX_DEADLINE
 from jobcourier.model import (
     MAX_PROGRESS_SAMPLES,
+    MAX_RECENT,
     CallbackTask,
     JobKey,
     PollTask,
@@ -116,7 +117,7 @@ def parse_task(body: Mapping[str, Any], providers: Iterable[str] | None = None) 
     not name a folder, or carry a number, that a submission could not). Raises BadRequest."""
     fields_known = {
         "v", "provider", "job_id", "submitted_at", "deadline_at", "labels", "seq", "checks",
-        "last_status", "progress", "kind", "last_check_s", "done", "chain", "rearms",
+        "last_status", "progress", "kind", "last_check_s", "done", "chain", "rearms", "recent",
     }  # fmt: skip
     if set(body) - fields_known:
         raise BadRequest(f"unknown fields in the poll task: {sorted(set(body) - fields_known)}")
@@ -144,6 +145,7 @@ def parse_task(body: Mapping[str, Any], providers: Iterable[str] | None = None) 
         done=_parse_flag(body.get("done", False), "done"),
         chain=_parse_chain(body.get("chain", "")),
         rearms=_parse_count(body.get("rearms", 0), "rearms"),
+        recent=_parse_recent(body.get("recent") or []),
     )
 
 
@@ -251,6 +253,24 @@ def _parse_progress(value: Any) -> tuple[tuple[float, float], ...]:
             raise BadRequest(f"a progress sample must be [seconds, 0..1]. Found: {_show(sample)}")
         samples.append((elapsed, float(fraction)))
     return tuple(samples)
+
+
+def _parse_recent(value: Any) -> tuple[tuple[float, float], ...]:
+    """Durations of recent jobs, (lo, hi] seconds each, as the planner carries them."""
+    if not isinstance(value, list) or len(value) > MAX_RECENT:
+        raise BadRequest(
+            f"recent must be a list of at most {MAX_RECENT} durations. Found: {_show(value)}"
+        )
+    durations = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise BadRequest(f"a recent duration must be [lo, hi]. Found: {_show(pair)}")
+        lo = _parse_seconds(pair[0], "a recent duration's lo")
+        hi = _parse_seconds(pair[1], "a recent duration's hi")
+        if lo is None or hi is None or lo > hi:  # rounded to 0.1 s: a quick job has lo == hi
+            raise BadRequest(f"a recent duration must have lo <= hi. Found: {_show(pair)}")
+        durations.append((lo, hi))
+    return tuple(durations)
 
 
 def _parse_text(value: Any, what: str) -> str | None:

@@ -67,7 +67,7 @@ def test_submit_schedules_the_first_check_and_writes_the_marker():
     assert answer.body["state"] == "pending"
     [first] = w.scheduler.tasks
     assert first.task.key == KEY and first.task.seq == 0 and first.task.labels == {"order": "A-17"}
-    assert first.at == w.clock.now + timedelta(seconds=10)
+    assert first.at == w.clock.now + timedelta(seconds=30)
     assert first.task.deadline_at == w.clock.now + timedelta(hours=3)
     assert "_jobcourier/jobs/spacely/068e3933-4aeb-4b4d-a473-9f8fa9f2d20a.json" in w.store.objects
     assert w.api.calls == []  # submitting checks nothing yet
@@ -127,7 +127,9 @@ def test_processing_reschedules_with_backoff_and_never_opens_the_store():
         answer = courier.poll(item.task)
         assert answer.body["outcome"] == "rescheduled"
         gaps.append((w.scheduler.tasks[0].at - w.clock.now).total_seconds())
-    assert gaps == [5.0, 7.5, 11.25, 16.875, 25.3125, 37.96875]
+    # Spacely's backoff grows from its 30 s first check by x1.5 and is capped at its 45 s
+    # target lag at once; jitter (rand 0.5) brings each 5 % forward
+    assert gaps == [42.75] * 6
     assert w.store_opened == opened  # the reschedule-only path never touches GCS
     assert w.scheduler.tasks[0].task.checks == 6 and w.scheduler.tasks[0].task.seq == 6
 
@@ -273,7 +275,7 @@ def test_delay_scale_shrinks_every_delay_and_the_deadline():
     courier = w.courier(planner=Planner(REGISTRY, scale=0.02, rand=lambda: 0.5))
     courier.submit(Submission(KEY, deadline_seconds=1000))
     first = w.scheduler.tasks[0]
-    assert first.at - w.clock.now == timedelta(seconds=0.2)
+    assert first.at - w.clock.now == timedelta(seconds=0.6)
     assert first.task.deadline_at - w.clock.now == timedelta(seconds=20)
 
 
@@ -356,12 +358,12 @@ def test_a_job_checked_before_on_another_instance_still_teaches_this_ones_memory
         w.clock.now = item.at
         w.courier().poll(item.task)
     item = w.scheduler.pop()
-    assert item.task.last_check_s == 15.0  # the second check ran 10 + 5 s after submission
+    assert item.task.last_check_s == 72.75  # the second check ran 30 + 42.75 s after submission
     w.clock.now = item.at
     w.api.script[:] = [SUCCESS]
     planner = Planner(REGISTRY, remember=True)
     w.courier(planner=planner).poll(item.task)
-    assert planner.recent("spacely") == ((15.0, 22.5),)
+    assert planner.recent("spacely") == ((72.75, 115.5),)
 
 
 def test_a_bug_on_the_final_attempt_still_ends_the_job_with_a_manifest():

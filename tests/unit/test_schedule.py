@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -11,8 +12,8 @@ from jobcourier import policy
 from jobcourier.errors import ConfigurationError
 from jobcourier.limits import MAX_DEADLINE
 from jobcourier.pacing import Pacing, parse_overrides
-from jobcourier.planner import MEMORY_SAMPLES, Planner
-from jobcourier.policy import History
+from jobcourier.planner import CARRIED_SAMPLES, MEMORY_SAMPLES, Paced, Planner
+from jobcourier.policy import Durations, History
 from jobcourier.providers import REGISTRY
 
 PACING = Pacing(
@@ -22,10 +23,14 @@ PACING = Pacing(
     factor=2,
     jitter=0.0,
     default_deadline_s=7200,
+    target_lag_s=50,
 )
-MID = lambda: 0.5  # noqa: E731 - no jitter
-# Ten recent jobs, done between 100 s and 200 s (each known to within 10 s).
+MID = lambda: 0.5  # noqa: E731 - half the jitter
+# Ten recent jobs, done between 100 s and 200 s (each known to within 10 s), weighed alike.
 RECENT = tuple((100.0 + 10 * i, 110.0 + 10 * i) for i in range(10))
+KNOWN = Durations.of(RECENT, half_life=math.inf)
+# Forty of them, between 100 s and 200 s: enough to back off past the slowest.
+MANY = Durations.of(tuple((100.0 + 2.5 * i, 102.5 + 2.5 * i) for i in range(40)), math.inf)
 
 
 def test_every_provider_pacing_is_valid_and_honours_its_documented_minimum():
@@ -40,32 +45,53 @@ def test_every_provider_pacing_is_valid_and_honours_its_documented_minimum():
 
 
 @pytest.mark.parametrize(
-    ("recent", "expected"),
-    [
-        ((), 30.0),  # nothing known: the configured first check
-        (RECENT[:3], 30.0),  # too few to trust
-        # 90 % were done by 190 s, but the earliest 5 % by 105 s: at most max_lag_s after that
-        (RECENT, 155.0),
-        (tuple((lo + 1000, hi + 1000) for lo, hi in RECENT[:1]) + RECENT[1:], 155.0 + 10),
-    ],
-)
-def test_first_check_comes_from_recent_durations_once_known(recent, expected):
-    assert policy.first_delay(PACING, recent=recent) == pytest.approx(expected)
-
-
-def test_first_check_is_never_sooner_than_the_minimum_interval():
-    quick = tuple((0.0, 1.0) for _ in range(10))
-    assert policy.first_delay(PACING, recent=quick) == PACING.min_interval_s
-
-
-@pytest.mark.parametrize(
     ("t", "share"),
     [(0.0, 0.0), (100.0, 0.0), (105.0, 0.05), (150.0, 0.5), (195.0, 0.95), (200.0, 1.0)],
 )
 def test_durations_spread_evenly_over_their_intervals(t, share):
-    assert policy.share_done(RECENT, t) == pytest.approx(share)
+    assert KNOWN.share_done(t) == pytest.approx(share)
     if 0 < share < 1:
-        assert policy.duration_quantile(RECENT, share) == pytest.approx(t)
+        assert KNOWN.quantile(share) == pytest.approx(t)
+    assert KNOWN.slowest == 200.0 and KNOWN.samples == 10
+
+
+def test_newer_durations_weigh_more():
+    """Durations that changed: 16 jobs of about 10 s, then 16 of about 100 s. The newest
+    sixteen weigh twice as much as the sixteen before them (MEMORY_HALF_LIFE)."""
+    changed = ((0.0, 10.0),) * 16 + ((90.0, 100.0),) * 16
+    assert Durations.of(changed, half_life=math.inf).share_done(50.0) == pytest.approx(0.5)
+    weighed = Durations.of(changed)
+    assert policy.MEMORY_HALF_LIFE == 16
+    assert weighed.share_done(50.0) == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_a_job_seen_done_the_moment_it_was_last_seen_running_counts_at_once():
+    point = Durations.of(((50.0, 50.0),) * 4, half_life=math.inf)
+    assert point.share_done(49.9) == 0.0 and point.share_done(50.0) == 1.0
+    assert point.quantile(0.5) == 50.0
+
+
+@pytest.mark.parametrize(
+    ("durations", "expected"),
+    [
+        (None, 30.0),  # nothing known: the configured first check
+        (Durations.of(RECENT[:3]), 30.0),  # too few to trust
+        # the fastest 2 % done by 102 s: the target lag after that
+        (KNOWN, 152.0),
+        # all done within 10 s of each other: when the slowest was, sooner than the target
+        (Durations.of(((100.0, 105.0),) * 10, half_life=math.inf), 105.0),
+    ],
+)
+def test_first_check_comes_from_recent_durations_once_known(durations, expected):
+    assert policy.first_delay(PACING, durations=durations) == pytest.approx(expected)
+
+
+def test_first_check_is_never_sooner_than_the_minimum_interval_and_jitter_only_brings_it_forward():
+    quick = Durations.of(((0.0, 1.0),) * 10)
+    assert policy.first_delay(PACING, durations=quick) == PACING.min_interval_s
+    jittery = replace(PACING, jitter=0.1)
+    got = [policy.first_delay(jittery, durations=KNOWN, rand=lambda r=r: r) for r in (0, 0.5, 1)]  # type: ignore[misc]
+    assert got == pytest.approx([152.0, 152.0 * 0.95, 152.0 * 0.9])
 
 
 @pytest.mark.parametrize(
@@ -74,11 +100,13 @@ def test_durations_spread_evenly_over_their_intervals(t, share):
         ((), None),
         (((30.0, 0.0),), None),  # queued: no information
         (((30.0, 0.25),), (120.0, False)),  # a bound only: elapsed / fraction
-        (((30.0, 0.0), (60.0, 0.25)), (150.0, False)),  # one rate, not yet confirmed
+        (((30.0, 0.0), (60.0, 0.25)), (150.0, False)),  # one rate from the queue: unconfirmed
         (((20.0, 0.0), (60.0, 0.2), (100.0, 0.4)), (220.0, True)),  # queued 20 s, then steady
+        (((40.0, 0.13), (80.0, 0.37)), (185.0, True)),  # two fine-grained samples: steady
+        (((60.0, 0.25), (100.0, 0.5)), (180.0, False)),  # two coarse ones: maybe steps
         (((60.0, 0.25), (100.0, 0.25), (140.0, 0.5)), (220.0, False)),  # steps: rates differ
         (((20.0, 0.1), (40.0, 0.5), (60.0, 0.6)), (80.0, False)),  # the bound 40/0.5 beats the rate
-        (((60.0, 0.5), (90.0, 0.4)), (120.0, False)),  # backwards: next_delay sees a stall
+        (((60.0, 0.5), (90.0, 0.4)), (120.0, False)),  # backwards: a stall
     ],
 )
 def test_progress_predicts_completion(samples, expected):
@@ -104,41 +132,50 @@ def test_stalls_are_counted_from_the_newest_sample(samples, stalled):
     assert policy.stalled_checks(samples) == stalled
 
 
-def test_steady_progress_schedules_the_next_check_just_after_the_predicted_completion():
+def test_confirmed_progress_schedules_the_next_check_just_after_the_predicted_completion():
     history = History(checks=3, elapsed_s=100.0, progress=((20.0, 0.0), (60.0, 0.2), (100.0, 0.4)))
-    # predicted done at 220 s: 120 s from now, plus 2 % of 220 s
-    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(124.4)
-
-
-def test_an_unconfirmed_prediction_looks_halfway_and_never_more_than_doubles_the_time():
-    history = History(checks=2, elapsed_s=30.0, progress=((30.0, 0.05),))  # bound: 600 s
-    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(50.0)  # max(30, lag)
-    later = History(checks=2, elapsed_s=200.0, progress=((200.0, 0.5),))  # bound: 400 s
-    assert policy.next_delay(PACING, later, rand=MID) == pytest.approx(104.0)  # (200 + 8) / 2
-
-
-@pytest.mark.parametrize(("stalls", "delay"), [(1, 15.0), (2, 30.0), (3, 60.0)])
-def test_stalled_progress_backs_off_from_the_stall(stalls, delay):
-    samples = ((50.0, 0.3),) + tuple((60.0 + 10 * i, 0.3) for i in range(stalls))
-    history = History(checks=9, elapsed_s=samples[-1][0], progress=samples)
-    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(delay)
+    # predicted done at 220 s: 120 s from now, plus 0.5 % of 220 s
+    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(121.1)
+    # far off, it looks again halfway (at least max_interval_s on), to refine the prediction
+    slow = History(checks=3, elapsed_s=100.0, progress=((20.0, 0.0), (60.0, 0.02), (100.0, 0.04)))
+    assert policy.next_delay(PACING, slow, rand=MID) == pytest.approx((1920.0 + 10.1) / 2)
 
 
 @pytest.mark.parametrize(
-    ("elapsed", "delay"),
+    "samples",
     [
-        (120.0, 40.0),  # 20 % done: half the rest done by 160 s
-        (100.0, 50.0),  # half of the rest by 150 s: 50 s, exactly the lag cap
-        (30.0, 50.0),  # far before any: capped by max_lag_s
-        (185.0, 15.0),  # nearly all done: the minimum interval
-        (250.0, 50.0),  # past every recent job: max(lag, (factor - 1) x 50 s)
-        (400.0, 200.0),  # (factor - 1) x 200 s since the slowest (done by 200 s)
-        (1000.0, 300.0),  # capped
+        ((30.0, 0.05),),  # one sample: done by 600 s at the latest
+        ((200.0, 0.5),),  # done by 400 s at the latest
+        ((60.0, 0.25), (100.0, 0.5)),  # steps, perhaps
+        ((50.0, 0.3), (60.0, 0.3), (70.0, 0.3)),  # a stall
     ],
 )
-def test_recent_durations_set_the_next_check_of_a_job_without_progress(elapsed, delay):
+def test_unconfirmed_progress_never_waits_longer_than_the_target(samples):
+    history = History(checks=len(samples) + 1, elapsed_s=samples[-1][0], progress=samples)
+    assert policy.next_delay(PACING, history, rand=MID) == PACING.target_lag_s
+    assert policy.next_delay(PACING, history, rand=MID, durations=KNOWN) <= PACING.target_lag_s
+
+
+def test_unconfirmed_progress_close_to_done_looks_when_it_says():
+    history = History(checks=2, elapsed_s=100.0, progress=((100.0, 0.8),))  # by 125 s at most
+    assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(25.0 + 0.625)
+
+
+@pytest.mark.parametrize(
+    ("durations", "elapsed", "delay"),
+    [
+        (KNOWN, 120.0, 50.0),  # in the thick of it: the target lag
+        (KNOWN, 30.0, 122.0),  # before any: the target after the fastest 2 % were done
+        (KNOWN, 185.0, 15.0),  # all done by 200 s: then (here the minimum interval)
+        (KNOWN, 199.0, 50.0),  # past 98 % of only ten jobs: backoff, capped at the target
+        (MANY, 250.0, 52.0),  # past 98 % of forty (198 s): (factor - 1) x the time since
+        (MANY, 400.0, 202.0),
+        (MANY, 1000.0, 300.0),  # at most max_interval_s
+    ],
+)
+def test_recent_durations_set_the_next_check_of_a_job_without_progress(durations, elapsed, delay):
     history = History(checks=2, elapsed_s=elapsed)
-    got = policy.next_delay(PACING, history, rand=MID, recent=RECENT)
+    got = policy.next_delay(PACING, history, rand=MID, durations=durations)
     assert got == pytest.approx(delay)
 
 
@@ -152,21 +189,27 @@ def test_recent_durations_set_the_next_check_of_a_job_without_progress(elapsed, 
 )
 def test_retry_after_and_key_faults_wait_longer_than_any_estimate(kwargs, delay):
     history = History(checks=2, elapsed_s=120.0)
-    assert policy.next_delay(PACING, history, rand=MID, recent=RECENT, **kwargs) == delay
+    assert policy.next_delay(PACING, history, rand=MID, durations=KNOWN, **kwargs) == delay
 
 
-def test_without_information_the_backoff_is_unchanged():
-    no_memory = replace(PACING, learn=False, use_progress=False)
-    history = History(checks=3, elapsed_s=120.0, progress=((100.0, 0.2), (120.0, 0.4)))
-    assert policy.next_delay(no_memory, history, rand=MID, recent=RECENT) == 60.0
+@pytest.mark.parametrize(("checks", "delay"), [(1, 50.0), (0, 30.0), (5, 50.0)])
+def test_without_information_backoff_grows_from_the_first_check_to_the_target(checks, delay):
+    blind = replace(PACING, learn=False, use_progress=False, target_lag_s=50)
+    history = History(checks=checks, elapsed_s=120.0, progress=((100.0, 0.2), (120.0, 0.4)))
+    assert policy.next_delay(blind, history, rand=MID, durations=KNOWN) == delay
+    # a target below the minimum interval: the minimum; above the maximum: the maximum
+    assert policy.blind_cap(replace(blind, target_lag_s=5)) == PACING.min_interval_s
+    assert policy.blind_cap(replace(blind, target_lag_s=900)) == PACING.max_interval_s
+    jittered = replace(blind, jitter=0.1)
+    assert policy.next_delay(jittered, history, rand=lambda: 1.0) == pytest.approx(delay * 0.9)
 
 
 @pytest.mark.parametrize(
     ("delay", "until", "expected"),
-    [(100.0, 1000.0, 100.0), (100.0, 40.0, 40.0), (100.0, 5.0, 15.0), (1.0, 1000.0, 15.0)],
+    [(100.0, 1000.0, 100.0), (100.0, 40.0, 40.0), (100.0, 5.0, 15.0), (1.0, 1000.0, 50.0)],
 )
 def test_next_check_in_applies_the_deadline_then_the_minimum(delay, until, expected):
-    first = History(checks=1, elapsed_s=10.0)  # backoff alone says 15 s; Retry-After more
+    first = History(checks=1, elapsed_s=10.0)  # backoff alone says 50 s; Retry-After more
     got = policy.next_check_in(
         replace(PACING, learn=False, use_progress=False),
         first,
@@ -179,12 +222,22 @@ def test_next_check_in_applies_the_deadline_then_the_minimum(delay, until, expec
 
 # -- JOBCOURIER_PACING -------------------------------------------------------------------------
 def test_overrides_parse_and_apply():
-    raw = json.dumps({"fliki": {"first_check_s": 45, "max_interval_s": 600, "learn": False}})
+    raw = json.dumps(
+        {"fliki": {"first_check_s": 45, "max_interval_s": 600, "learn": False, "target_lag_s": 90}}
+    )
     overrides = parse_overrides(raw, REGISTRY)
-    assert overrides == {"fliki": {"first_check_s": 45.0, "max_interval_s": 600.0, "learn": False}}
+    assert overrides == {
+        "fliki": {
+            "first_check_s": 45.0,
+            "max_interval_s": 600.0,
+            "learn": False,
+            "target_lag_s": 90,
+        }
+    }
     planner = Planner(REGISTRY, overrides)
     fliki = planner.pacing_for(REGISTRY["fliki"])
     assert (fliki.first_check_s, fliki.max_interval_s, fliki.learn) == (45.0, 600.0, False)
+    assert fliki.target_lag_s == 90.0
     assert fliki.min_interval_s == REGISTRY["fliki"].pacing.min_interval_s
     assert planner.pacing_for(REGISTRY["spacely"]) == REGISTRY["spacely"].pacing
     assert parse_overrides("", REGISTRY) == {}
@@ -203,8 +256,11 @@ def test_overrides_parse_and_apply():
         ('{"fliki": {"min_interval_s": 0}}', "min_interval_s must be above 0"),
         ('{"fliki": {"factor": 0.5}}', "factor must be between 1 and 100"),
         ('{"fliki": {"jitter": 2}}', "jitter must be between 0 and 0.5"),
-        ('{"fliki": {"first_quantile": 1}}', "first_quantile must be between 0.01 and 0.99"),
-        ('{"fliki": {"max_lag_s": "60"}}', "max_lag_s must be a number"),
+        ('{"fliki": {"first_quantile": 0.2}}', "first_quantile must be between 0.5 and 1"),
+        ('{"fliki": {"target_lag_s": "60"}}', "target_lag_s must be a number"),
+        ('{"fliki": {"target_lag_s": 0.5}}', "target_lag_s must be at least 1 and at most 30 days"),
+        ('{"fliki": {"target_lag_s": 1e9}}', "target_lag_s must be at least 1 and at most 30 days"),
+        ('{"fliki": {"max_lag_s": 60}}', "fliki.max_lag_s was replaced by target_lag_s"),
         ('{"fliki": {"learn": 1}}', "learn must be true or false"),
         ('{"fliki": {"jitter": NaN}}', "jitter must be a number"),
     ],
@@ -226,7 +282,7 @@ class _Provider:
         self.name, self.pacing = name, pacing
 
 
-def _finish(planner: Planner, provider: _Provider, job: str, checks: list[float]) -> None:
+def _finish(planner: Planner, provider: Paced, job: str, checks: list[float]) -> None:
     for n, t in enumerate(checks[:-1], 1):
         planner.next_check_in(provider, job, History(checks=n, elapsed_s=t), until_deadline_s=1e9)
     planner.finished(provider, job, History(checks=len(checks), elapsed_s=checks[-1]))
@@ -258,6 +314,48 @@ def test_without_remember_nothing_is_kept():
     _finish(planner, provider, "a", [60.0])
     assert planner.recent("p") == ()
     assert planner.first_delay(provider) == PACING.first_check_s
+
+
+def test_a_task_carries_the_recent_durations_and_a_colder_instance_takes_them():
+    warm, cold, provider = Planner(remember=True), Planner(remember=True), _Provider()
+    for i in range(40):
+        _finish(warm, provider, f"j{i}", [100.0 + i, 200.0 + i])
+    carried = warm.carry("p")
+    assert len(carried) == CARRIED_SAMPLES and carried == warm.recent("p")[-CARRIED_SAMPLES:]
+    _finish(cold, provider, "mine", [50.0, 70.0])
+    cold.adopt("p", carried)
+    assert cold.recent("p") == (*carried, (50.0, 70.0))  # its own, newer, kept after
+    assert cold.durations("p").samples == CARRIED_SAMPLES + 1  # type: ignore[union-attr]
+    assert cold.first_delay(provider) > 100.0  # learned, not the configured 30 s
+    before = warm.recent("p")
+    warm.adopt("p", ((1.0, 2.0),) * 5)  # knows more than the task carries: keeps its own
+    assert warm.recent("p") == before
+
+
+def test_the_courier_face_carries_real_seconds_and_reads_them_back():
+    from datetime import UTC, datetime, timedelta
+
+    from jobcourier.model import JobKey, PollTask
+
+    provider = REGISTRY["spacely"]
+    warm = Planner(REGISTRY, remember=True, scale=0.5)
+    for i in range(8):
+        _finish(warm, provider, f"j{i}", [20.0, 40.0 + i])  # provider seconds
+    carried = warm.carried(provider)
+    assert carried[0] == (10.0, 20.0)  # real seconds: half the provider's
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    task = PollTask(
+        key=JobKey("spacely", "x"),
+        submitted_at=now - timedelta(seconds=10),
+        deadline_at=now + timedelta(hours=1),
+        checks=1,
+        recent=(*carried, (float("nan"), 1.0), (5.0, 4.0)),  # nonsense is left out
+    )
+    assert PollTask.from_json(task.to_json()).recent[: len(carried)] == carried
+    cold = Planner(REGISTRY, remember=True, scale=0.5)
+    cold.next_check_at(provider, task, now, limit=now + timedelta(hours=1))
+    assert cold.recent("spacely")[: len(carried)] == warm.recent("spacely")
+    assert "recent" not in replace(task, recent=()).to_json()  # old bodies: nothing new
 
 
 def test_config_reads_jobcourier_pacing_and_names_it_in_errors():
@@ -296,11 +394,12 @@ def test_backoff_stays_at_its_cap_however_many_checks_a_job_had(name):
     a float after about 1,800 of them (an OverflowError on every attempt, until the queue gave
     up), so the backoff must hold at its cap instead."""
     pacing = replace(REGISTRY[name].pacing, learn=False, use_progress=False)
+    cap = policy.blind_cap(pacing) * (1 - pacing.jitter * 0.5)
     for checks in (1_799, 1_800, 10_000):
         history = History(checks=checks, elapsed_s=60.0 * checks)
-        assert policy.backoff(pacing, checks, MID) == pacing.max_interval_s
+        assert policy.backoff(pacing, checks, MID) == pytest.approx(cap)
         got = policy.next_check_in(pacing, history, until_deadline_s=1e9, rand=MID)
-        assert got == pacing.max_interval_s
+        assert got == pytest.approx(max(cap, pacing.min_interval_s))
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -53,9 +53,10 @@ def test_backoff_grows_caps_and_honours_the_minimum_and_retry_after():
     def h(n: int) -> policy.History:
         return policy.History(checks=n, elapsed_s=10.0 * n)
 
-    delays = [policy.next_delay(pacing, h(n), rand=lambda: 0.5) for n in range(1, 12)]
-    assert delays[0] == pacing.min_interval_s
-    assert delays == sorted(delays) and delays[-1] == pacing.max_interval_s
+    delays = [policy.next_delay(pacing, h(n), rand=lambda: 0.5) for n in range(0, 12)]
+    assert delays[0] == pacing.first_check_s * 0.95  # from the first check's delay ...
+    # ... at most the target lag, jitter (rand 0.5) bringing each 5 % forward
+    assert delays == sorted(delays) and delays[-1] == policy.blind_cap(pacing) * 0.95
     jittered = {policy.next_delay(pacing, h(1), rand=lambda r=r: r) for r in (0.0, 1.0)}  # type: ignore[misc]
     assert all(d >= pacing.min_interval_s for d in jittered)
     assert policy.next_delay(pacing, h(1), retry_after_s=90, rand=lambda: 0.5) == 90

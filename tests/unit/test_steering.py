@@ -459,12 +459,21 @@ def submitted_task_body(w: World) -> dict[str, Any]:
         ({"last_status": "x" * 400}, "last_status must be a string of at most"),
         ({"extra": 1}, "unknown fields"),
         ({"done": "yes"}, "done must be true or false"),
+        ({"recent": [[2.0, 1.0]]}, "lo <= hi"),
+        ({"recent": [[0.0, float("nan")]]}, "a recent duration's hi"),
+        ({"recent": [[0.0, 1.0]] * 33}, "at most 32 durations"),
     ],
 )
 def test_a_poll_task_is_checked_like_a_submission(change, message):
     body = {**submitted_task_body(world(PROCESSING)), **change}
     with pytest.raises(BadRequest, match=message):
         parse_task(body, ["spacely", "gepetto", "sellerpic", "fliki"])
+
+
+def test_carried_durations_rounded_to_nothing_are_still_a_task():
+    """A quick job's duration rounds to (0.0, 0.0]: the task carrying it must not be dropped."""
+    body = {**submitted_task_body(world(PROCESSING)), "recent": [[0.0, 0.0], [1.5, 2.5]]}
+    assert parse_task(body, ["spacely"]).recent == ((0.0, 0.0), (1.5, 2.5))
 
 
 def test_a_forged_task_for_a_job_that_is_not_in_flight_writes_nothing():

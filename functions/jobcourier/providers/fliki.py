@@ -30,6 +30,7 @@ pacing = Pacing(
     # Waiting for generation; the copy follows within one check interval, far inside the
     # three hours before Fliki deletes the file.
     default_deadline_s=2 * 3600.0,
+    target_lag_s=55.0,
 )
 resolve_url = direct_url
 

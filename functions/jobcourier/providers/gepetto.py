@@ -28,6 +28,7 @@ pacing = Pacing(
     factor=1.5,
     jitter=0.1,
     default_deadline_s=3 * 3600.0,
+    target_lag_s=45.0,
 )
 resolve_url = direct_url
 

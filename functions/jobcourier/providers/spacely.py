@@ -22,12 +22,13 @@ log = logging.getLogger(__name__)
 name = "spacely"
 default_base_url = "https://api.spacely.ai"
 pacing = Pacing(
-    first_check_s=10.0,
+    first_check_s=30.0,
     min_interval_s=5.0,
     max_interval_s=60.0,
     factor=1.5,
     jitter=0.1,
     default_deadline_s=3 * 3600.0,
+    target_lag_s=45.0,
 )
 
 webhook_job_id = None  # Spacely does not call back
