@@ -51,6 +51,7 @@ from jobcourier.limits import (
     is_final_attempt,
 )
 from jobcourier.model import (
+    MAX_STATUS_TEXT,
     CallbackTask,
     JobError,
     JobKey,
@@ -521,7 +522,9 @@ class Courier:
         except ProviderProtocolError as exc:
             log.warning("%s: %s", task.key.folder, exc)
             return task, CheckAgain(f"error: {exc}"), None
-        now, word = self._clock(), seen.raw_status
+        # Provider text, cut short: a long word would be carried into every log line,
+        # task and manifest that names the status.
+        now, word = self._clock(), seen.raw_status[:MAX_STATUS_TEXT]
         if seen.progress is not None:
             task = task.with_progress(_seconds_between(task.submitted_at, now), seen.progress)
         if seen.status is ProviderStatus.UNKNOWN:
