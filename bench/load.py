@@ -263,6 +263,7 @@ def _figures(
                 "provider": provider,
                 "jobs": sum(j.provider == provider for j in planned),
                 "settled": len(mine),
+                "unexpected_states": sum(manifests[j.folder]["state"] != j.expected for j in mine),
                 "checks_per_job": _mean([manifests[j.folder]["checks"] for j in mine]),
                 **_percentiles([settles[j.job_id] for j in mine if j.job_id in settles]),
             }
