@@ -65,6 +65,25 @@ class Process:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    def peak_rss_kib(self) -> int | None:
+        """The largest peak resident set size (VmHWM) among the live processes of this child's
+        group (functions-framework serves from a gunicorn worker it forks), from /proc; None
+        where /proc cannot tell."""
+        peaks = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # the command may hold spaces: the fields after its closing parenthesis
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != self._popen.pid:  # the process group
+                    continue
+                status = stat.with_name("status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile, or not ours to read
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]))
+        return max(peaks, default=None)
+
     def kill(self) -> None:
         """SIGKILL the whole group: no clean shutdown, as when an instance dies."""
         if self._popen.poll() is None:

@@ -36,11 +36,20 @@ CALLBACK_SECRET = "whsec_" + base64.b64encode(b"local callback secret, 32 bytes"
 
 
 class Stack:
-    def __init__(self, *, delay_scale: float = 0.02, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        delay_scale: float = 0.02,
+        log_dir: Path | None = None,
+        persistent_gcs: bool = False,
+    ) -> None:
+        """`persistent_gcs`: the GCS emulator keeps its objects in files (under log_dir), so
+        that `gcs.kill()` and `gcs.restart()` make an outage that loses nothing written."""
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="jobcourier-")
         self.log_dir = log_dir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.delay_scale = delay_scale
+        self._persistent_gcs = persistent_gcs
         self._started: list[Any] = []
         try:
             self._start()
@@ -49,7 +58,8 @@ class Stack:
             raise
 
     def _start(self) -> None:
-        self.gcs = GcsEmulator(self.log_dir)
+        persist_dir = self.log_dir / "gcs-data" if self._persistent_gcs else None
+        self.gcs = GcsEmulator(self.log_dir, persist_dir=persist_dir)
         self._started.append(self.gcs)
         self._outer_emulator_host = os.environ.get("STORAGE_EMULATOR_HOST")
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs.url  # for this process's own client

@@ -13,7 +13,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from devstack.fakes.server import FakeServer, ServedFile, png_bytes
+from devstack.fakes.server import FakeServer, Scripted, ServedFile, png_bytes, scripted_error
 
 
 @dataclass
@@ -23,6 +23,7 @@ class SellerPicTask:
     data: list[bytes]
     codes: list[int] = field(default_factory=list)  # non-zero body codes served first
     expire_first_link: bool = False
+    errors: Scripted = field(default_factory=list)  # HTTP failures served first
     checks: int = 0
 
 
@@ -47,10 +48,11 @@ class FakeSellerPic(FakeServer):
         pending_checks: int = 1,
         codes: list[int] | None = None,
         expire_first_link: bool = False,
+        errors: Scripted | None = None,
     ) -> list[bytes]:
         data = [png_bytes(f"sellerpic/{task_id}/{n}", 3000 + n) for n in range(len(outcomes))]
         self.tasks[task_id] = SellerPicTask(
-            pending_checks, outcomes, data, list(codes or []), expire_first_link
+            pending_checks, outcomes, data, list(codes or []), expire_first_link, list(errors or [])
         )
         return data
 
@@ -60,6 +62,8 @@ class FakeSellerPic(FakeServer):
         task = self.tasks.get(request.args.get("id", ""))
         if task is None:
             return Response(status=404)
+        if (failure := scripted_error(task.errors)) is not None:
+            return failure
         if task.codes:
             return _answer(task.codes.pop(0), None, msg="too many concurrent tasks")
         task.checks += 1

@@ -40,6 +40,17 @@ class ServedFile:
     size: int | None = None
     seed: str = ""
     failures: list[int] = field(default_factory=list)  # HTTP statuses served first
+    # Then, GET by GET: hang up after this many bytes while Content-Length says the whole
+    # length (a truncated body); once the list is spent, every GET is served whole...
+    cuts: list[int] = field(default_factory=list)
+    # ... unless this is set: every GET hangs up after this many bytes (never served whole).
+    cut_forever: int | None = None
+    # How the body goes out: in pieces of chunk_bytes, each after a pause of chunk_delay_s
+    # (a slow server, or a trickle with small pieces and long pauses).
+    chunk_bytes: int = 1024 * 1024
+    chunk_delay_s: float = 0.0
+    # Bytes sent so far, one entry per GET that got a body (updated while it is being sent).
+    sent: list[int] = field(default_factory=list)
 
     def chunks(self) -> Iterator[bytes]:
         if self.size is None:
@@ -54,6 +65,26 @@ class ServedFile:
     @property
     def length(self) -> int:
         return len(self.data) if self.size is None else self.size
+
+    def body(self) -> Iterator[bytes]:
+        """One GET's body as the server sends it: paced, and cut short when scripted."""
+        limit = self.cuts.pop(0) if self.cuts else self.cut_forever
+        limit = self.length if limit is None else min(limit, self.length)
+        self.sent.append(0)
+        get = len(self.sent) - 1
+        pending, at = b"", 0  # read from the source, and how much of it went out
+        source = self.chunks()
+        while self.sent[get] < limit:
+            if at == len(pending):
+                pending, at = next(source, b""), 0
+                if not pending:
+                    return
+            piece = pending[at : at + min(self.chunk_bytes, limit - self.sent[get])]
+            at += len(piece)
+            if self.chunk_delay_s:
+                time.sleep(self.chunk_delay_s)
+            yield piece
+            self.sent[get] += len(piece)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -126,8 +157,10 @@ class FakeServer:
             return Response("no such file", status=404)
         if served.failures:
             return Response("failing on purpose", status=served.failures.pop(0))
+        # The server closes each connection after its answer, so a body cut short ends
+        # before Content-Length says it should: the client sees a truncated download.
         response = Response(
-            served.chunks(), content_type=served.content_type, direct_passthrough=True
+            served.body(), content_type=served.content_type, direct_passthrough=True
         )
         response.headers["Content-Length"] = str(served.length)
         return response

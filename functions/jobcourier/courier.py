@@ -73,6 +73,7 @@ from jobcourier.ports import (
 from jobcourier.providers.base import Provider
 from jobcourier.settling import Settle, Settler
 from jobcourier.steering import Steering
+from jobcourier.text import shorten
 from jobcourier.validation import Submission, parse_job_id
 
 log = logging.getLogger(__name__)
@@ -407,7 +408,9 @@ class Courier:
         except ProviderProtocolError as exc:
             log.warning("%s: %s", task.key.folder, exc)
             return task, CheckAgain(f"error: {exc}"), None
-        now, word = self._clock(), seen.raw_status
+        # Provider text, cut short: a long word would be carried into every log line,
+        # task and manifest that names the status.
+        now, word = self._clock(), shorten(seen.raw_status)  # providers cut it; so does this
         if seen.progress is not None:
             task = task.with_progress(_seconds_between(task.submitted_at, now), seen.progress)
         if seen.status is ProviderStatus.UNKNOWN:
