@@ -7,8 +7,10 @@ finishing and the check that sees it, with as few checks as that allows. Every t
 provider seconds (what the provider's own clock would show). In order of precedence, the next
 check of a running job comes
 1. from the job's own progress (a provider that reports it): just after the completion the
-   progress predicts, or halfway there while two rates of progress do not yet agree; when
-   progress stalls or goes backwards, from backoff counted from the stall;
+   progress predicts, or halfway there while two rates of progress do not yet agree; read
+   the way recent jobs' progress read (how far it ran behind the clock), even one sample
+   places the completion within the target; when progress stalls or goes backwards, from
+   backoff counted from the stall;
 2. from the durations of recent jobs of the same provider (newer ones weigh more): the target
    after the moment the next few of the recent jobs still running at this point were done,
    or sooner when most of them were done sooner; past the slowest, backoff growing with the
@@ -24,6 +26,7 @@ backoff: what jobs submitted together would otherwise share) only ever brings a 
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,9 @@ MEMORY_MIN_SAMPLES = 4  # fewer finished jobs than this: the configured pacing a
 MEMORY_HALF_LIFE = 16  # a finished job weighs half as much 16 finished jobs later
 PROGRESS_AGREEMENT = 0.2  # two rates of progress this close (relative) confirm a prediction
 COARSE_STEP = 0.05  # progress only ever in multiples of this may move in steps: no rate yet
+# The steps a reported fraction may have been rounded down to: the coarsest of these it is a
+# whole multiple of (50 % may be a step of a quarter; 37 % only a whole percent)
+PROGRESS_STEPS = (0.25, 0.1, 0.05, 0.01)
 # Of the 5 % of jobs a target lets wait longer: the fastest recent ones, done before the
 # first check's target lag began (what waiting for the bulk of them costs)
 EARLY_SHARE = 0.02
@@ -171,6 +177,7 @@ def next_check_in(
     auth_fault: bool = False,
     rand: Callable[[], float] = random.random,
     durations: Durations | None = None,
+    queued: float | None = None,
 ) -> float:
     """Seconds from this check to the next one of the same job: the policy's delay, with the
     last check landing on the deadline, but never closer than the minimum interval."""
@@ -181,6 +188,7 @@ def next_check_in(
         auth_fault=auth_fault,
         rand=rand,
         durations=durations,
+        queued=queued,
     )
     return max(min(delay, until_deadline_s), pacing.min_interval_s)
 
@@ -193,9 +201,10 @@ def next_delay(
     auth_fault: bool = False,
     rand: Callable[[], float] = random.random,
     durations: Durations | None = None,
+    queued: float | None = None,
 ) -> float:
     """What the policy would wait from this check, before the deadline has its say."""
-    delay = planned_delay(pacing, history, durations=durations, rand=rand)
+    delay = planned_delay(pacing, history, durations=durations, rand=rand, queued=queued)
     if auth_fault:
         delay = max(delay, AUTH_FAULT_DELAY_S)
     if retry_after_s is not None:
@@ -227,9 +236,13 @@ def planned_delay(
     *,
     durations: Durations | None = None,
     rand: Callable[[], float] = random.random,
+    queued: float | None = None,
 ) -> float:
     """The delay from the job's progress when it is trusted, else from recent durations (or
-    backoff without them), brought forward to where unconfirmed progress says to look."""
+    backoff without them), brought forward to where unconfirmed progress says to look.
+    `queued`: how far recent jobs' progress ran behind the clock (`queued_share`), if known:
+    then progress the rate of two samples does not confirm is read that way, and trusted when
+    it places the completion within the target (the latest completion it allows is checked)."""
     now = history.elapsed_s
     lag = pacing.target_lag_s
     look: float | None = None  # where unconfirmed progress says to look again, if anywhere
@@ -237,6 +250,10 @@ def planned_delay(
         estimate = progress_eta(history.progress)
         if estimate is not None:
             eta, confirmed = estimate
+            if not confirmed and queued is not None:
+                window = completion_window(history.progress, queued)
+                if window is not None and window[1] - max(window[0], now) <= lag:
+                    eta, confirmed = window[1], True
             ahead = max(eta - now, 0.0) + min(pacing.eta_margin * eta, lag)
             if confirmed and not stalled_checks(history.progress):  # when far off, halfway:
                 # the prediction is refined on the way
@@ -289,6 +306,20 @@ def _coarse(fraction: float) -> bool:
     return abs(steps - round(steps)) < 1e-6
 
 
+def _rising(samples: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The newest sample and, going back, each earlier one that is lower: newest first."""
+    rising = [samples[-1]]
+    for t, f in reversed(samples[:-1]):
+        if f < rising[-1][1] and t < rising[-1][0]:
+            rising.append((t, f))
+    return rising
+
+
+def _steady(older: float, newer: float) -> bool:
+    """Two fractions a rate can be read from: past the queue, not both in coarse steps."""
+    return older > 0 and not (_coarse(older) and _coarse(newer))
+
+
 def progress_eta(samples: Sequence[tuple[float, float]]) -> tuple[float, bool] | None:
     """When the job should be done (provider seconds since submission), and whether the
     samples agree on it; None without a usable sample.
@@ -303,18 +334,60 @@ def progress_eta(samples: Sequence[tuple[float, float]]) -> tuple[float, bool] |
     if not bounds or not 0 < samples[-1][1] < 1:
         return None
     latest = min(bounds)
-    rising = [samples[-1]]
-    for t, f in reversed(samples[:-1]):
-        if f < rising[-1][1] and t < rising[-1][0]:
-            rising.append((t, f))
+    rising = _rising(samples)
     if len(rising) < 2:
         return latest, False
     (t2, f2), (t1, f1) = rising[0], rising[1]
     rate = (f2 - f1) / (t2 - t1)
     # two fine-grained samples past the queue: steady progress, taken at its word
-    confirmed = f1 > 0 and not (_coarse(f1) and _coarse(f2))
+    confirmed = _steady(f1, f2)
     if not confirmed and len(rising) >= 3:
         t0, f0 = rising[2]
         earlier = (f1 - f0) / (t1 - t0)
         confirmed = abs(rate - earlier) <= PROGRESS_AGREEMENT * rate
     return min(latest, t2 + (1 - f2) / rate), confirmed
+
+
+def queued_share(samples: Sequence[tuple[float, float]]) -> float | None:
+    """How far a job's progress ran behind the clock: the share of its duration that passed
+    before its progress began to move (its queue), from the line through its two newest
+    samples that give a rate (past the queue, not both in coarse steps); None without them.
+    The planner keeps it for the jobs of a provider that finished (Planner.queued_share)."""
+    moving = [(t, f) for t, f in samples if 0 < f < 1]
+    if len(moving) < 2:
+        return None
+    (t2, f2), *older = _rising(moving)
+    if not older or not _steady(older[0][1], f2):
+        return None
+    t1, f1 = older[0]
+    rate = (f2 - f1) / (t2 - t1)
+    start = max(t2 - f2 / rate, 0.0)  # when the progress would have read 0
+    return start / (start + 1 / rate)
+
+
+def _step(fraction: float) -> float:
+    """The coarsest of PROGRESS_STEPS that `fraction` is a whole multiple of."""
+    for step in PROGRESS_STEPS:
+        steps = fraction / step
+        if abs(steps - round(steps)) < 1e-6:
+            return step
+    return PROGRESS_STEPS[-1]
+
+
+def completion_window(
+    samples: Sequence[tuple[float, float]], queued: float
+) -> tuple[float, float] | None:
+    """The earliest and latest completion the samples allow when progress reads the share of
+    a job's running time past a queue of `queued` of its duration, rounded down to its step:
+    a fraction f at t says the job takes between t / ((f + step) (1 - queued) + queued) and
+    t / (f (1 - queued) + queued). None without a sample past the queue, or when the samples
+    contradict that reading (then the rate or the bounds of `progress_eta` decide)."""
+    earliest, latest = 0.0, math.inf
+    for t, f in samples:
+        if 0 < f < 1:
+            above = min(f + _step(f), 1.0)
+            earliest = max(earliest, t / (above * (1 - queued) + queued))
+            latest = min(latest, t / (f * (1 - queued) + queued))
+    if math.isinf(latest) or earliest > latest:
+        return None
+    return earliest, latest

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from jobcourier import planner as planner_module
 from jobcourier import policy
 from jobcourier.errors import ConfigurationError
 from jobcourier.limits import MAX_DEADLINE
@@ -159,6 +160,71 @@ def test_unconfirmed_progress_never_waits_longer_than_the_target(samples):
 def test_unconfirmed_progress_close_to_done_looks_when_it_says():
     history = History(checks=2, elapsed_s=100.0, progress=((100.0, 0.8),))  # by 125 s at most
     assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(25.0 + 0.625)
+
+
+# A job of 110 s whose progress moved from 10 s on (a queue of 1/11 of it), whole percents.
+QUEUED = 1 / 11
+
+
+@pytest.mark.parametrize(
+    ("samples", "share"),
+    [
+        (((47.0, 0.37), (83.0, 0.73)), QUEUED),  # the line through them starts at 10 s
+        (((20.0, 0.0), (47.0, 0.37), (83.0, 0.73)), QUEUED),  # the queued sample adds nothing
+        (((40.0, 0.37), (80.0, 0.74)), 0.0),  # progress from submission on: no queue
+        (((47.0, 0.37),), None),  # one sample: no line
+        (((20.0, 0.0), (47.0, 0.37)), None),  # nor with a queued one
+        (((60.0, 0.25), (100.0, 0.5)), None),  # steps, perhaps: no rate to read
+    ],
+)
+def test_a_finished_job_tells_how_far_its_progress_ran_behind_the_clock(samples, share):
+    got = policy.queued_share(samples)
+    assert got == (None if share is None else pytest.approx(share))
+
+
+@pytest.mark.parametrize(
+    ("samples", "window"),
+    [
+        (((47.0, 0.37),), (47 * 11 / 4.8, 110.0)),  # whole percents: within 2.3 s
+        (((60.0, 0.5),), (60 * 11 / 8.5, 110.0)),  # a quarter's step, perhaps: wider
+        (((60.0, 0.5), (83.0, 0.73)), (83 * 11 / 8.4, 110.0)),  # every sample narrows it
+        (((30.0, 0.0),), None),  # queued: nothing to read
+        (((47.0, 0.37), (60.0, 0.37)), None),  # stalled: not progress read that way
+    ],
+)
+def test_progress_read_as_recent_jobs_read_places_the_completion(samples, window):
+    got = policy.completion_window(samples, QUEUED)
+    if window is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(window)
+
+
+def test_one_sample_read_as_recent_jobs_read_is_checked_when_it_allows_no_later_completion():
+    one = History(checks=1, elapsed_s=47.0, progress=((47.0, 0.37),))
+    # done by 110 s and not before 107.7 s: checked at 110 s (plus 0.5 %), not the target on
+    assert policy.next_delay(PACING, one, rand=MID, queued=QUEUED) == pytest.approx(63.55)
+    assert policy.next_delay(PACING, one, rand=MID) == PACING.target_lag_s  # unknown: as before
+    # a quarter's step leaves 110-189 s: wider than the target, so the target decides
+    coarse = History(checks=1, elapsed_s=60.0, progress=((60.0, 0.25),))
+    assert policy.next_delay(PACING, coarse, rand=MID, queued=QUEUED) == PACING.target_lag_s
+
+
+def test_the_planner_learns_how_far_progress_runs_behind_from_finished_jobs():
+    planner, provider = Planner(remember=True), _Provider()
+    samples = ((47.0, 0.37), (83.0, 0.73))
+    for i in range(planner_module.QUEUED_MIN_SAMPLES):
+        assert planner.queued_share("p") is None
+        planner.finished(provider, f"j{i}", History(checks=3, elapsed_s=111.0, progress=samples))
+    planner.finished(
+        provider, "j", History(checks=3, elapsed_s=90.0, progress=((40.0, 0.37), (80.0, 0.74)))
+    )
+    assert planner.queued_share("p") == 0.0  # the least: a later check, never an early one
+    one = History(checks=1, elapsed_s=47.0, progress=((47.0, 0.37),))
+    assert planner.next_check_in(provider, "k", one, until_deadline_s=1e9) == pytest.approx(
+        policy.next_delay(PACING, one, rand=MID, queued=0.0)
+    )
+    assert Planner().queued_share("p") is None  # nothing remembered without `remember`
 
 
 @pytest.mark.parametrize(
@@ -356,6 +422,12 @@ def test_the_courier_face_carries_real_seconds_and_reads_them_back():
     cold.next_check_at(provider, task, now, limit=now + timedelta(hours=1))
     assert cold.recent("spacely")[: len(carried)] == warm.recent("spacely")
     assert "recent" not in replace(task, recent=()).to_json()  # old bodies: nothing new
+    # a job seen done reads its task's progress (real seconds, scaled back) for the share of
+    # it that passed before progress moved: the same at any scale
+    moved = replace(task, checks=3, progress=((23.5, 0.37), (41.5, 0.73)))
+    for i in range(planner_module.QUEUED_MIN_SAMPLES):
+        cold.saw_done(provider, replace(moved, key=JobKey("spacely", f"q{i}")), now)
+    assert cold.queued_share("spacely") == pytest.approx(QUEUED)
 
 
 def test_config_reads_jobcourier_pacing_and_names_it_in_errors():
