@@ -16,7 +16,10 @@ check of a running job comes
    or sooner when most of them were done sooner; past the slowest, backoff growing with the
    time since it was done;
 3. from exponential backoff with jitter, capped at the target, as with no information at all.
-The first check likewise: `first_check_s`, or from recent durations once known.
+The first check likewise: `first_check_s` (no later than the target), or from recent
+durations once known: the target after the fastest of them were done, where jobs seen done
+at their first check count as finished the way the jobs just after it suggest (a job takes
+some time), not evenly from zero; or when all of them were done, if sooner.
 Whatever the source: never sooner than `min_interval_s`, never later than `max_interval_s`
 (except a Retry-After or a rejected key, which wait longer), never past the deadline unless
 the minimum interval asks, never more than 30 days ahead. Jitter (on the first check and on
@@ -30,6 +33,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from jobcourier.limits import MAX_SCHEDULE_AHEAD
 from jobcourier.pacing import Pacing
@@ -45,9 +49,17 @@ COARSE_STEP = 0.05  # progress only ever in multiples of this may move in steps:
 PROGRESS_STEPS = (0.25, 0.1, 0.05, 0.01)
 # Of the 5 % of jobs a target lets wait longer: the fastest recent ones, done before the
 # first check's target lag began (what waiting for the bulk of them costs)
-EARLY_SHARE = 0.02
+EARLY_SHARE = 0.015
 TAIL_SHARE = 0.02  # ... and the slowest: past them, checks back off (lag grows)
 TAIL_MIN_SAMPLES = 32  # past the slowest of fewer recent jobs than this: no backoff beyond cap
+# Jobs seen done at their first check finished some time before it. Below the first checks
+# the distribution goes on as it runs just after them (the share done by FIRST_SPAN times
+# their time against the share done by then: a power of time), between evenly (a power of
+# 1) and a density rising from zero in a straight line (FIRST_POWER_MAX), in pieces halving
+# down to 1/2**FIRST_PIECES of the check's time
+FIRST_SPAN = 1.25
+FIRST_POWER_MAX = 2.0
+FIRST_PIECES = 5
 
 Interval = tuple[float, float]  # a finished job's duration lies in (lo, hi] provider seconds
 
@@ -65,8 +77,10 @@ class History:
 @dataclass(frozen=True)
 class Durations:
     """The durations of recent jobs as a distribution: each job spread evenly over its
-    (lo, hi] interval, weighted by recency (half as much MEMORY_HALF_LIFE jobs later).
-    `times` and `shares` are the knots of its piecewise linear distribution function."""
+    (lo, hi] interval, weighted by recency (half as much MEMORY_HALF_LIFE jobs later); a job
+    seen done at its first check, (0, hi], as the jobs just after its check suggest
+    (`first_power`). `times` and `shares` are the knots of its piecewise linear distribution
+    function."""
 
     times: tuple[float, ...]
     shares: tuple[float, ...]
@@ -85,13 +99,24 @@ class Durations:
             return cls((), (), 0)
         weights = [0.5 ** ((n - 1 - i) / half_life) for i in range(n)]
         total = sum(weights)
+        weights = [w / total for w in weights]
+        power = first_power(recent, weights)
+        pieces: list[tuple[Interval, float]] = []
+        for (lo, hi), w in zip(recent, weights, strict=True):
+            if lo <= 0 < hi and power > 1:  # (0, hi] in pieces, each its share of t**power
+                edges = [0.0, *(0.5**k for k in range(FIRST_PIECES, -1, -1))]
+                pieces += [
+                    ((a * hi, b * hi), w * (b**power - a**power)) for a, b in pairwise(edges)
+                ]
+            else:
+                pieces.append(((lo, hi), w))
         slope_change: dict[float, float] = {}  # where an interval starts or ends
         jumps: dict[float, float] = {}  # an interval of no width: all its weight at once
-        for (lo, hi), w in zip(recent, weights, strict=True):
+        for (lo, hi), w in pieces:
             if hi <= lo:
-                jumps[hi] = jumps.get(hi, 0.0) + w / total
+                jumps[hi] = jumps.get(hi, 0.0) + w
                 continue
-            rate = w / total / (hi - lo)
+            rate = w / (hi - lo)
             slope_change[lo] = slope_change.get(lo, 0.0) + rate
             slope_change[hi] = slope_change.get(hi, 0.0) - rate
         times: list[float] = []
@@ -135,6 +160,27 @@ class Durations:
         return t1 if s1 == s0 else t0 + (t1 - t0) * (q - s0) / (s1 - s0)
 
 
+def first_power(recent: Sequence[Interval], weights: Sequence[float]) -> float:
+    """How the share of jobs done grows with time just after the first checks, read as a
+    power of time: the share done by FIRST_SPAN times their (weighted mean) time against the
+    share seen done at them, within 1 (evenly, all that is known below a check) and
+    FIRST_POWER_MAX. A job takes some time: where many more jobs finish just after the first
+    checks than were done at them, few finished long before them."""
+    first = [(hi, w) for (lo, hi), w in zip(recent, weights, strict=True) if lo <= 0 < hi]
+    done = sum(w for _, w in first)
+    if not first or done >= 1:
+        return 1.0
+    at = sum(hi * w for hi, w in first) / done
+    until = at * FIRST_SPAN
+    after = sum(
+        w * max(min(hi, until) - max(lo, at), 0.0) / (hi - lo)
+        for (lo, hi), w in zip(recent, weights, strict=True)
+        if 0 < lo < hi
+    )
+    power = math.log(1 + after / done) / math.log(FIRST_SPAN)
+    return min(max(power, 1.0), FIRST_POWER_MAX)
+
+
 def _known(pacing: Pacing, durations: Durations | None) -> Durations | None:
     if pacing.learn and durations is not None and durations.samples >= MEMORY_MIN_SAMPLES:
         return durations
@@ -153,18 +199,18 @@ def first_delay(
     durations: Durations | None = None,
     rand: Callable[[], float] | None = None,
 ) -> float:
-    """Seconds from submission to the first check: `first_check_s` while nothing is known;
-    once recent jobs of this provider are, `target_lag_s` after the fastest EARLY_SHARE of
-    them were done, or when `first_quantile` of them were, if sooner (never sooner than
-    `min_interval_s`)."""
+    """Seconds from submission to the first check: `first_check_s` while nothing is known
+    (no later than the target: a job done at once would wait longer); once recent jobs of
+    this provider are, `target_lag_s` after the fastest EARLY_SHARE of them were done, or when
+    `first_quantile` of them were, if sooner (never sooner than `min_interval_s`). Jitter
+    brings the first only forward: checking before the second finds jobs still running."""
     known = _known(pacing, durations)
     if known is None:
-        return pacing.first_check_s
+        return min(pacing.first_check_s, blind_cap(pacing))
     learned = min(
-        known.quantile(EARLY_SHARE) + pacing.target_lag_s,
+        _earlier(known.quantile(EARLY_SHARE) + pacing.target_lag_s, pacing, rand),
         known.quantile(pacing.first_quantile),
     )
-    learned = _earlier(learned, pacing, rand)
     return min(max(pacing.min_interval_s, learned), MAX_SCHEDULE_AHEAD_S)
 
 

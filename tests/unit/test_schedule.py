@@ -77,8 +77,8 @@ def test_a_job_seen_done_the_moment_it_was_last_seen_running_counts_at_once():
     [
         (None, 30.0),  # nothing known: the configured first check
         (Durations.of(RECENT[:3]), 30.0),  # too few to trust
-        # the fastest 2 % done by 102 s: the target lag after that
-        (KNOWN, 152.0),
+        # the fastest 1.5 % done by 101.5 s: the target lag after that
+        (KNOWN, 151.5),
         # all done within 10 s of each other: when the slowest was, sooner than the target
         (Durations.of(((100.0, 105.0),) * 10, half_life=math.inf), 105.0),
     ],
@@ -92,7 +92,37 @@ def test_first_check_is_never_sooner_than_the_minimum_interval_and_jitter_only_b
     assert policy.first_delay(PACING, durations=quick) == PACING.min_interval_s
     jittery = replace(PACING, jitter=0.1)
     got = [policy.first_delay(jittery, durations=KNOWN, rand=lambda r=r: r) for r in (0, 0.5, 1)]  # type: ignore[misc]
-    assert got == pytest.approx([152.0, 152.0 * 0.95, 152.0 * 0.9])
+    assert got == pytest.approx([151.5, 151.5 * 0.95, 151.5 * 0.9])
+    # when all recent jobs were done sooner than the target allows, the first check comes
+    # then, not jittered: a few seconds sooner would only find the slowest still running
+    done = Durations.of(((100.0, 105.0),) * 10, half_life=math.inf)
+    assert policy.first_delay(jittery, durations=done, rand=lambda: 1.0) == pytest.approx(105.0)
+
+
+def test_without_durations_the_first_check_is_no_later_than_the_target():
+    assert policy.first_delay(PACING) == 30.0  # first_check_s
+    assert policy.first_delay(replace(PACING, first_check_s=80)) == 50.0  # the target
+    # ... nor sooner than the minimum interval allows
+    assert policy.first_delay(replace(PACING, first_check_s=80, min_interval_s=60)) == 60.0
+
+
+def test_jobs_seen_done_at_their_first_check_are_spread_as_the_jobs_just_after_it_suggest():
+    """Twenty jobs seen done at a first check at 60 s and twenty more done in (60, 75]: twice
+    as many by 75 s as by 60 s, as t**3 would give; taken at most as t**2 below 60 s (a
+    density rising from zero), not evenly: the fastest 1 % finished after 8 s, not 1.2 s."""
+    recent = ((0.0, 60.0),) * 20 + ((60.0, 75.0),) * 20
+    weights = [1 / 40] * 40
+    assert policy.first_power(recent, weights) == policy.FIRST_POWER_MAX == 2.0
+    spread = Durations.of(recent, half_life=math.inf)
+    assert spread.share_done(60.0) == pytest.approx(0.5)
+    assert spread.share_done(30.0) == pytest.approx(0.5 * 0.5**2)
+    assert spread.quantile(0.01) == pytest.approx(60 * 0.02**0.5, rel=0.1)
+    # jobs just after the first check as many as at it: evenly (all that is known)
+    level = ((0.0, 60.0),) * 20 + ((60.0, 180.0),) * 20
+    assert policy.first_power(level, weights) == 1.0
+    assert Durations.of(level, half_life=math.inf).quantile(0.01) == pytest.approx(1.2)
+    # all done at their first check: nothing after it to go by
+    assert policy.first_power(((0.0, 60.0),) * 4, [0.25] * 4) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -231,7 +261,7 @@ def test_the_planner_learns_how_far_progress_runs_behind_from_finished_jobs():
     ("durations", "elapsed", "delay"),
     [
         (KNOWN, 120.0, 50.0),  # in the thick of it: the target lag
-        (KNOWN, 30.0, 122.0),  # before any: the target after the fastest 2 % were done
+        (KNOWN, 30.0, 121.5),  # before any: the target after the fastest 1.5 % were done
         (KNOWN, 185.0, 15.0),  # all done by 200 s: then (here the minimum interval)
         (KNOWN, 199.0, 50.0),  # past 98 % of only ten jobs: backoff, capped at the target
         (MANY, 250.0, 52.0),  # past 98 % of forty (198 s): (factor - 1) x the time since
