@@ -58,7 +58,13 @@ class Policy(Protocol):
         ...
 
     def finished(
-        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        previous_s: float | None = None,
+        progress: Progress = (),
     ) -> None: ...
 
 
@@ -92,7 +98,13 @@ class FixedInterval:
         return elapsed_s + self.first(job_id, job)
 
     def finished(
-        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        previous_s: float | None = None,
+        progress: Progress = (),
     ) -> None:
         return None
 
@@ -132,7 +144,13 @@ class Exponential:
         return elapsed_s + delay
 
     def finished(
-        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        previous_s: float | None = None,
+        progress: Progress = (),
     ) -> None:
         return None
 
@@ -213,10 +231,19 @@ class Jobcourier:
         )
 
     def finished(
-        self, job_id: str, job: Job, checks: int, elapsed_s: float, previous_s: float | None = None
+        self,
+        job_id: str,
+        job: Job,
+        checks: int,
+        elapsed_s: float,
+        previous_s: float | None = None,
+        progress: Progress = (),
     ) -> None:
-        # the task carries the previous check's time, as PollTask.last_check_s does
-        history = History(checks=checks, elapsed_s=elapsed_s, previous_check_s=previous_s)
+        # the task carries the previous check's time, as PollTask.last_check_s does, and
+        # the progress samples recorded so far
+        history = History(
+            checks=checks, elapsed_s=elapsed_s, progress=progress, previous_check_s=previous_s
+        )
         self._on(job_id, job).finished(REGISTRY[job.provider], job_id, history)
         self._carried.pop(job_id, None)
 
@@ -281,7 +308,7 @@ def simulate(
         last[index] = elapsed
         deadline = deadline_for(job)
         if elapsed >= job.duration_s:
-            policy.finished(job_id, job, checks[index], elapsed, previous)
+            policy.finished(job_id, job, checks[index], elapsed, previous, progress[index])
             outcomes[index] = Outcome(
                 job.provider, checks[index], elapsed - job.duration_s, violations[index]
             )

@@ -22,7 +22,9 @@ Overrides = Mapping[str, Mapping[str, float | bool]]  # provider -> field -> val
 class Pacing:
     """One provider's pacing; every field can be overridden with JOBCOURIER_PACING."""
 
-    first_check_s: float  # from submission to the first check, while no durations are known
+    # from submission to the first check while no durations are known (one later than the
+    # target waits only the target: a job done at once would wait longer)
+    first_check_s: float
     min_interval_s: float  # never two checks of one job closer than this
     max_interval_s: float  # backoff cap, and the longest wait any estimate may ask for
     factor: float  # backoff growth per check

@@ -27,6 +27,8 @@ from jobcourier.policy import Durations, History, Interval
 MEMORY_SAMPLES = 64  # finished jobs remembered per provider (the most recent)
 CARRIED_SAMPLES = 24  # of them, the most recent a task carries to the instance checking next
 MEMORY_JOBS = 4096  # running jobs whose last check this instance remembers
+QUEUED_SAMPLES = 16  # finished jobs whose progress told how far it ran behind the clock ...
+QUEUED_MIN_SAMPLES = 3  # ... of which the policy needs this many before it reads one sample
 
 
 class Paced(Protocol):
@@ -70,6 +72,7 @@ class Planner:
         self._lock = threading.Lock()
         self._recent: dict[str, deque[Interval]] = {}
         self._durations: dict[str, Durations] = {}  # of _recent, built once per change
+        self._queued: dict[str, deque[float]] = {}  # policy.queued_share of finished jobs
         self._last_check: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def pacing_for(self, provider: Paced) -> Pacing:
@@ -108,6 +111,15 @@ class Planner:
             if known is None and self._recent.get(provider):
                 known = self._durations[provider] = Durations.of(self._recent[provider])
             return known
+
+    def queued_share(self, provider: str) -> float | None:
+        """How far the progress of this provider's jobs runs behind the clock (the share of
+        a job that passes before its progress moves), as the policy assumes it: the least of
+        the recent finished jobs that told it, so that a job whose progress ran behind by more
+        is checked a little late rather than early; None until QUEUED_MIN_SAMPLES told it."""
+        with self._lock:
+            shares = self._queued.get(provider, ())
+            return min(shares) if len(shares) >= QUEUED_MIN_SAMPLES else None
 
     # -- real time: the courier's face ----------------------------------------------------------
     def deadline_at(
@@ -210,17 +222,23 @@ class Planner:
             auth_fault=auth_fault,
             rand=self._rand,
             durations=self.durations(provider.name),
+            queued=self.queued_share(provider.name),
         )
 
     def finished(self, provider: Paced, job_id: str, history: History) -> None:
         """A check saw the job done: it finished after the previous check and by this one.
         The previous check's time comes from this instance's memory or, when another instance
-        made it, from the task; without either the job teaches nothing."""
+        made it, from the task; without either the job teaches nothing. Its progress, when it
+        reported some, tells how far progress runs behind the clock (`queued_share`)."""
         if not self._remember:
             return
         before = self._note((provider.name, job_id), history.elapsed_s, finished=True)
         if before == _FINISHED:
             return  # counted already (a duplicate delivery, or a copy that goes on)
+        share = policy.queued_share(history.progress)
+        if share is not None:
+            with self._lock:
+                self._queued.setdefault(provider.name, deque(maxlen=QUEUED_SAMPLES)).append(share)
         lo = 0.0 if history.checks <= 1 else before
         if lo is None:
             lo = history.previous_check_s

@@ -111,38 +111,19 @@ def cells(not_met: dict[tuple[str, int], str]) -> list[Any]:
     ]
 
 
-SHORT_CHECKS = (
-    "not met: on the short shape every job but Fliki's is done before 60 s, so fixed 60 s checks "
-    "nearly every job exactly once; the policy spends 0-4 % more. Feasible: at the p95 bounds "
-    "the oracle needs 7-23 % fewer checks than fixed 60 s, but it knows what the policy must "
-    "learn: how early the fastest jobs finish (docs/scheduling.md, 'What holds')"
-)
-SHORT_P95 = (
-    "not met: on the short shape the exponential baseline checks Spacely, Gepetto and Fliki "
-    "every 5-15 s (4-5 checks per job) and its p95 is SellerPic's 60 s rule alone; the "
-    "policy's 45-55 s targets for the others add to SellerPic's lags (docs/scheduling.md)"
-)
-
-
 @pytest.mark.parametrize(("shape", "seed"), cells({}))
 def test_the_policy_never_breaks_a_minimum_interval(results, shape, seed):
     for name in OURS:
         assert results[(shape, seed)][name].pacing_violations == 0
 
 
-@pytest.mark.parametrize(
-    ("shape", "seed"),
-    cells({("short", s): SHORT_CHECKS for s in (1, 2, 3, 5)}),
-)
+@pytest.mark.parametrize(("shape", "seed"), cells({}))
 def test_fewer_checks_than_fixed_60s(results, shape, seed):
     rows = results[(shape, seed)]
     assert rows["jobcourier"].checks_per_job < rows["fixed-60s"].checks_per_job
 
 
-@pytest.mark.parametrize(
-    ("shape", "seed"),
-    cells({}),
-)
+@pytest.mark.parametrize(("shape", "seed"), cells({}))
 def test_p95_lag_no_worse_than_fixed_60s(results, shape, seed):
     rows = results[(shape, seed)]
     assert rows["jobcourier"].lag_p95_s <= rows["fixed-60s"].lag_p95_s
@@ -154,10 +135,7 @@ def test_under_half_the_checks_of_the_compliant_exponential(results, shape, seed
     assert rows["jobcourier"].checks_per_job < 0.5 * rows[EXP_MIN].checks_per_job
 
 
-@pytest.mark.parametrize(
-    ("shape", "seed"),
-    cells({("short", s): SHORT_P95 for s in (4, 5, 6)}),
-)
+@pytest.mark.parametrize(("shape", "seed"), cells({}))
 def test_p95_lag_within_10_percent_of_the_compliant_exponential(results, shape, seed):
     rows = results[(shape, seed)]
     assert rows["jobcourier"].lag_p95_s <= 1.1 * rows[EXP_MIN].lag_p95_s
@@ -209,10 +187,12 @@ def test_no_compliant_policy_beats_the_oracle(results, shape):
 
 
 STRETCH = (
-    "stretch goal not met: 1.4-2.6x the oracle's checks at equal p95 lag outside short (seeds "
-    "1-3). The oracle knows the distribution: the fastest jobs (the policy cannot see how early "
-    "a job it first finds done finished), and each job's duration from its first sample of "
-    "progress (the policy needs two); docs/scheduling.md"
+    "stretch goal not met: 1.4-2.5x the oracle's checks at equal p95 lag outside short (seeds "
+    "1-3). The oracle knows the distribution: how early the fastest jobs finish (the policy "
+    "sees only that a job it first finds done was done by then, and guesses the rest from the "
+    "jobs just after), and each job's exact duration from its first sample of progress (the "
+    "policy reads one sample only as closely as recent jobs' progress allows); "
+    "docs/scheduling.md"
 )
 
 
@@ -242,22 +222,30 @@ def sweeps() -> dict[str, list[bench.Point]]:
 
 
 SHORT_CURVE = (
-    "not met on short: fixed 90 s checks every short job once (1.14 checks per job) where "
-    "a 90 s target costs 1.17; the exponential's p95 never leaves SellerPic's wall (43.8 s), "
-    "below the lowest our targets reach (44.5 s)"
+    "not met on short against fixed 90 s alone: it checks nearly every short job once, at "
+    "90 s (1.143 checks per job, p95 85.0 s); our 90 s target costs 1.156 at p95 80.9 s, left "
+    "of that point but not below it. The extra checks: first checks before anything is known "
+    "(first_check_s, 30-60 s, sooner than a 90 s target) and first checks jittered a few "
+    "seconds early (SellerPic's image-to-video, 80-90 s); docs/scheduling.md"
 )
 
 
-@pytest.mark.parametrize(
-    "shape",
-    [
-        pytest.param(s, marks=[pytest.mark.xfail(strict=True, reason=SHORT_CURVE)])
-        if s == "short"
-        else s
-        for s in SWEPT
-    ],
-)
-@pytest.mark.parametrize("baseline", ["fixed", "exp-min"])
+def _curve_cells() -> list[Any]:
+    return [
+        pytest.param(
+            shape,
+            baseline,
+            marks=[pytest.mark.xfail(strict=True, reason=SHORT_CURVE)]
+            if (shape, baseline) == ("short", "fixed")
+            else [],
+            id=f"{baseline}-{shape}",
+        )
+        for shape in SWEPT
+        for baseline in ("fixed", "exp-min")
+    ]
+
+
+@pytest.mark.parametrize(("shape", "baseline"), _curve_cells())
 def test_the_policy_curve_lies_below_every_baseline_curve_where_it_reaches(sweeps, shape, baseline):
     """At every p95 lag a baseline's knob reaches and some target of ours reaches too, ours
     costs fewer checks per job (curves averaged over seeds 1-3)."""
@@ -272,16 +260,22 @@ def test_the_policy_curve_lies_below_every_baseline_curve_where_it_reaches(sweep
     assert compared >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "not met by 0.3-1.5 s: below about 50 s every compliant curve meets SellerPic's wall "
-        "(checks 60 s apart leave a sixth of its jobs more than 50 s late, a third of the 5 %); "
-        "the baselines reach it at 1.5-3x our checks, our targets only a little above it, "
-        "their fastest and slowest jobs waiting longer (docs/scheduling.md)"
-    ),
+WALL = (
+    "not met by 1.0-3.4 s: below about 50 s every compliant curve meets SellerPic's wall "
+    "(checks 60 s apart leave a sixth of its jobs more than 50 s late, a third of the 5 %); "
+    "the baselines reach it at 1.5-3x our checks, our 30 s target only a little above it, "
+    "its fastest and slowest jobs waiting longer (docs/scheduling.md). On short, where "
+    "SellerPic's lags alone set every compliant p95, ours reaches it"
 )
-@pytest.mark.parametrize("shape", SWEPT)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        s if s == "short" else pytest.param(s, marks=[pytest.mark.xfail(strict=True, reason=WALL)])
+        for s in SWEPT
+    ],
+)
 def test_the_policy_curve_reaches_the_lowest_lag_of_every_baseline(sweeps, shape):
     points = sweeps[shape]
     ours = min(p.lag_p95_s for p in points if p.policy == bench.POLICY)

@@ -21,7 +21,7 @@ def test_gepetto_waits_for_cold_starts_and_a_webhook_prompts_a_check(harness: Ha
         harness.client.post("/jobs", json={"provider": "gepetto", "job_id": jid}).status_code == 202
     )
     [chain] = harness.queued()
-    assert chain.schedule_time >= before + timedelta(seconds=59)  # not eager
+    assert chain.schedule_time >= before + timedelta(seconds=44)  # not eager: its 45 s target
     assert harness.deliver(harness.take()).json["outcome"] == "rescheduled"
     [chain] = harness.queued()
     answer = harness.client.post(

@@ -31,7 +31,7 @@ def test_a_webhook_prompts_one_check_now_that_does_not_fork_the_chain():
     courier = w.courier()
     courier.submit(Submission(GEPETTO))
     chain = w.scheduler.tasks[0]
-    assert chain.at - w.clock.now == timedelta(seconds=60)  # cold starts: not eager
+    assert chain.at - w.clock.now == timedelta(seconds=45)  # blind: no later than the target
     w.clock.advance(5)
     answer = courier.webhook("gepetto", {"id": "g-1", "output": "https://evil.test/x.png"})
     assert answer.http_status == 202 and answer.body["outcome"] == "check_scheduled"
@@ -180,5 +180,5 @@ def test_fliki_progress_travels_with_the_task():
         courier.poll(item.task)
     task = w.scheduler.tasks[0].task
     assert [f for _, f in task.progress] == [0.1, 0.35, 0.6]
-    assert task.progress[0][0] == 30.0  # first check 30 s after submission
+    assert task.progress[0][0] == 55.0  # first check: first_check_s, no later than the target
     assert len(json.loads(w.scheduler.tasks[0].body)["progress"]) == 3

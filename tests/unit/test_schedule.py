@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from jobcourier import planner as planner_module
 from jobcourier import policy
 from jobcourier.errors import ConfigurationError
 from jobcourier.limits import MAX_DEADLINE
@@ -76,8 +77,8 @@ def test_a_job_seen_done_the_moment_it_was_last_seen_running_counts_at_once():
     [
         (None, 30.0),  # nothing known: the configured first check
         (Durations.of(RECENT[:3]), 30.0),  # too few to trust
-        # the fastest 2 % done by 102 s: the target lag after that
-        (KNOWN, 152.0),
+        # the fastest 1.5 % done by 101.5 s: the target lag after that
+        (KNOWN, 151.5),
         # all done within 10 s of each other: when the slowest was, sooner than the target
         (Durations.of(((100.0, 105.0),) * 10, half_life=math.inf), 105.0),
     ],
@@ -91,7 +92,37 @@ def test_first_check_is_never_sooner_than_the_minimum_interval_and_jitter_only_b
     assert policy.first_delay(PACING, durations=quick) == PACING.min_interval_s
     jittery = replace(PACING, jitter=0.1)
     got = [policy.first_delay(jittery, durations=KNOWN, rand=lambda r=r: r) for r in (0, 0.5, 1)]  # type: ignore[misc]
-    assert got == pytest.approx([152.0, 152.0 * 0.95, 152.0 * 0.9])
+    assert got == pytest.approx([151.5, 151.5 * 0.95, 151.5 * 0.9])
+    # when all recent jobs were done sooner than the target allows, the first check comes
+    # then, not jittered: a few seconds sooner would only find the slowest still running
+    done = Durations.of(((100.0, 105.0),) * 10, half_life=math.inf)
+    assert policy.first_delay(jittery, durations=done, rand=lambda: 1.0) == pytest.approx(105.0)
+
+
+def test_without_durations_the_first_check_is_no_later_than_the_target():
+    assert policy.first_delay(PACING) == 30.0  # first_check_s
+    assert policy.first_delay(replace(PACING, first_check_s=80)) == 50.0  # the target
+    # ... nor sooner than the minimum interval allows
+    assert policy.first_delay(replace(PACING, first_check_s=80, min_interval_s=60)) == 60.0
+
+
+def test_jobs_seen_done_at_their_first_check_are_spread_as_the_jobs_just_after_it_suggest():
+    """Twenty jobs seen done at a first check at 60 s and twenty more done in (60, 75]: twice
+    as many by 75 s as by 60 s, as t**3 would give; taken at most as t**2 below 60 s (a
+    density rising from zero), not evenly: the fastest 1 % finished after 8 s, not 1.2 s."""
+    recent = ((0.0, 60.0),) * 20 + ((60.0, 75.0),) * 20
+    weights = [1 / 40] * 40
+    assert policy.first_power(recent, weights) == policy.FIRST_POWER_MAX == 2.0
+    spread = Durations.of(recent, half_life=math.inf)
+    assert spread.share_done(60.0) == pytest.approx(0.5)
+    assert spread.share_done(30.0) == pytest.approx(0.5 * 0.5**2)
+    assert spread.quantile(0.01) == pytest.approx(60 * 0.02**0.5, rel=0.1)
+    # jobs just after the first check as many as at it: evenly (all that is known)
+    level = ((0.0, 60.0),) * 20 + ((60.0, 180.0),) * 20
+    assert policy.first_power(level, weights) == 1.0
+    assert Durations.of(level, half_life=math.inf).quantile(0.01) == pytest.approx(1.2)
+    # all done at their first check: nothing after it to go by
+    assert policy.first_power(((0.0, 60.0),) * 4, [0.25] * 4) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -161,11 +192,76 @@ def test_unconfirmed_progress_close_to_done_looks_when_it_says():
     assert policy.next_delay(PACING, history, rand=MID) == pytest.approx(25.0 + 0.625)
 
 
+# A job of 110 s whose progress moved from 10 s on (a queue of 1/11 of it), whole percents.
+QUEUED = 1 / 11
+
+
+@pytest.mark.parametrize(
+    ("samples", "share"),
+    [
+        (((47.0, 0.37), (83.0, 0.73)), QUEUED),  # the line through them starts at 10 s
+        (((20.0, 0.0), (47.0, 0.37), (83.0, 0.73)), QUEUED),  # the queued sample adds nothing
+        (((40.0, 0.37), (80.0, 0.74)), 0.0),  # progress from submission on: no queue
+        (((47.0, 0.37),), None),  # one sample: no line
+        (((20.0, 0.0), (47.0, 0.37)), None),  # nor with a queued one
+        (((60.0, 0.25), (100.0, 0.5)), None),  # steps, perhaps: no rate to read
+    ],
+)
+def test_a_finished_job_tells_how_far_its_progress_ran_behind_the_clock(samples, share):
+    got = policy.queued_share(samples)
+    assert got == (None if share is None else pytest.approx(share))
+
+
+@pytest.mark.parametrize(
+    ("samples", "window"),
+    [
+        (((47.0, 0.37),), (47 * 11 / 4.8, 110.0)),  # whole percents: within 2.3 s
+        (((60.0, 0.5),), (60 * 11 / 8.5, 110.0)),  # a quarter's step, perhaps: wider
+        (((60.0, 0.5), (83.0, 0.73)), (83 * 11 / 8.4, 110.0)),  # every sample narrows it
+        (((30.0, 0.0),), None),  # queued: nothing to read
+        (((47.0, 0.37), (60.0, 0.37)), None),  # stalled: not progress read that way
+    ],
+)
+def test_progress_read_as_recent_jobs_read_places_the_completion(samples, window):
+    got = policy.completion_window(samples, QUEUED)
+    if window is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(window)
+
+
+def test_one_sample_read_as_recent_jobs_read_is_checked_when_it_allows_no_later_completion():
+    one = History(checks=1, elapsed_s=47.0, progress=((47.0, 0.37),))
+    # done by 110 s and not before 107.7 s: checked at 110 s (plus 0.5 %), not the target on
+    assert policy.next_delay(PACING, one, rand=MID, queued=QUEUED) == pytest.approx(63.55)
+    assert policy.next_delay(PACING, one, rand=MID) == PACING.target_lag_s  # unknown: as before
+    # a quarter's step leaves 110-189 s: wider than the target, so the target decides
+    coarse = History(checks=1, elapsed_s=60.0, progress=((60.0, 0.25),))
+    assert policy.next_delay(PACING, coarse, rand=MID, queued=QUEUED) == PACING.target_lag_s
+
+
+def test_the_planner_learns_how_far_progress_runs_behind_from_finished_jobs():
+    planner, provider = Planner(remember=True), _Provider()
+    samples = ((47.0, 0.37), (83.0, 0.73))
+    for i in range(planner_module.QUEUED_MIN_SAMPLES):
+        assert planner.queued_share("p") is None
+        planner.finished(provider, f"j{i}", History(checks=3, elapsed_s=111.0, progress=samples))
+    planner.finished(
+        provider, "j", History(checks=3, elapsed_s=90.0, progress=((40.0, 0.37), (80.0, 0.74)))
+    )
+    assert planner.queued_share("p") == 0.0  # the least: a later check, never an early one
+    one = History(checks=1, elapsed_s=47.0, progress=((47.0, 0.37),))
+    assert planner.next_check_in(provider, "k", one, until_deadline_s=1e9) == pytest.approx(
+        policy.next_delay(PACING, one, rand=MID, queued=0.0)
+    )
+    assert Planner().queued_share("p") is None  # nothing remembered without `remember`
+
+
 @pytest.mark.parametrize(
     ("durations", "elapsed", "delay"),
     [
         (KNOWN, 120.0, 50.0),  # in the thick of it: the target lag
-        (KNOWN, 30.0, 122.0),  # before any: the target after the fastest 2 % were done
+        (KNOWN, 30.0, 121.5),  # before any: the target after the fastest 1.5 % were done
         (KNOWN, 185.0, 15.0),  # all done by 200 s: then (here the minimum interval)
         (KNOWN, 199.0, 50.0),  # past 98 % of only ten jobs: backoff, capped at the target
         (MANY, 250.0, 52.0),  # past 98 % of forty (198 s): (factor - 1) x the time since
@@ -356,6 +452,12 @@ def test_the_courier_face_carries_real_seconds_and_reads_them_back():
     cold.next_check_at(provider, task, now, limit=now + timedelta(hours=1))
     assert cold.recent("spacely")[: len(carried)] == warm.recent("spacely")
     assert "recent" not in replace(task, recent=()).to_json()  # old bodies: nothing new
+    # a job seen done reads its task's progress (real seconds, scaled back) for the share of
+    # it that passed before progress moved: the same at any scale
+    moved = replace(task, checks=3, progress=((23.5, 0.37), (41.5, 0.73)))
+    for i in range(planner_module.QUEUED_MIN_SAMPLES):
+        cold.saw_done(provider, replace(moved, key=JobKey("spacely", f"q{i}")), now)
+    assert cold.queued_share("spacely") == pytest.approx(QUEUED)
 
 
 def test_config_reads_jobcourier_pacing_and_names_it_in_errors():

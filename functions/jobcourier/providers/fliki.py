@@ -22,7 +22,9 @@ from jobcourier.text import shorten
 name = "fliki"
 default_base_url = "https://api.fliki.ai"
 pacing = Pacing(
-    first_check_s=30.0,
+    # videos take minutes: a blind check at 30 s found none done (the policy waits no longer
+    # than the 55 s target while nothing is known)
+    first_check_s=60.0,
     min_interval_s=15.0,
     max_interval_s=300.0,
     factor=2.0,
