@@ -26,6 +26,7 @@ from jobcourier.planner import Planner
 from jobcourier.ports import ApiResponse, Download, PendingPage, QueuedTask
 from jobcourier.providers import REGISTRY
 from jobcourier.providers.base import Provider
+from jobcourier.validation import parse_task
 
 CALLBACK_KEY = b"a callback signing key of 32 bytes"
 
@@ -50,7 +51,7 @@ class ScheduledTask:
 
     @property
     def task(self) -> PollTask:
-        return PollTask.from_json(json.loads(self.body))
+        return parse_task(json.loads(self.body))
 
     @property
     def body_json(self) -> dict[str, Any]:

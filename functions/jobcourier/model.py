@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from jobcourier.errors import BadRequest
 from jobcourier.text import shorten
 
 MAX_PROGRESS_SAMPLES = 8  # keeps the task body small (Cloud Tasks allows 100 KB)
@@ -290,30 +289,6 @@ class PollTask:
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> PollTask:
-        try:
-            return cls(
-                key=JobKey(str(body["provider"]), str(body["job_id"])),
-                submitted_at=parse_time(body["submitted_at"]),
-                deadline_at=parse_time(body["deadline_at"]),
-                labels={str(k): str(v) for k, v in (body.get("labels") or {}).items()},
-                seq=int(body.get("seq", 0)),
-                checks=int(body.get("checks", 0)),
-                last_status=body.get("last_status"),
-                progress=tuple((float(t), float(f)) for t, f in body.get("progress") or ()),
-                kind=TaskKind(body.get("kind", TaskKind.CHAIN.value)),
-                last_check_s=_optional_float(body.get("last_check_s")),
-                done=body.get("done", False) is True,
-                chain=str(body.get("chain", "")),
-                rearms=int(body.get("rearms", 0)),
-                recent=tuple(
-                    (float(lo), float(hi)) for lo, hi in (body.get("recent") or ())[-MAX_RECENT:]
-                ),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BadRequest(f"poll task body is not a jobcourier task: {exc!r}") from exc
 
 
 def _optional_float(value: object) -> float | None:

@@ -16,6 +16,7 @@ from jobcourier.pacing import Pacing, parse_overrides
 from jobcourier.planner import CARRIED_SAMPLES, MEMORY_SAMPLES, Paced, Planner
 from jobcourier.policy import Durations, History
 from jobcourier.providers import REGISTRY
+from jobcourier.validation import parse_task
 
 PACING = Pacing(
     first_check_s=30,
@@ -447,7 +448,7 @@ def test_the_courier_face_carries_real_seconds_and_reads_them_back():
         checks=1,
         recent=(*carried, (float("nan"), 1.0), (5.0, 4.0)),  # nonsense is left out
     )
-    assert PollTask.from_json(task.to_json()).recent[: len(carried)] == carried
+    assert parse_task(replace(task, recent=carried).to_json()).recent == carried
     cold = Planner(REGISTRY, remember=True, scale=0.5)
     cold.next_check_at(provider, task, now, limit=now + timedelta(hours=1))
     assert cold.recent("spacely")[: len(carried)] == warm.recent("spacely")
