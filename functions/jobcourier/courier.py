@@ -244,7 +244,8 @@ class Courier:
         ledger.write_job(record)
         if settled.generation is not None:
             store.delete_manifest(key, settled.generation)
-        self._keep_matching_files(key, settled)
+        if not duplicate:  # the winner's chain may be storing fresh files by now
+            self._keep_matching_files(key, settled)
         self._start_chain(provider, record, self._planner.first_check_at(provider, now))
         if not duplicate:
             logsafe.event(
