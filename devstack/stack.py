@@ -15,12 +15,8 @@ from typing import Any
 
 import requests
 
-from devstack.fakes import FAKES
-from devstack.fakes.fliki import FakeFliki
-from devstack.fakes.gepetto import FakeGepetto
-from devstack.fakes.sellerpic import FakeSellerPic
+from devstack.fakes import FAKES, FakesByName
 from devstack.fakes.server import FakeServer
-from devstack.fakes.spacely import FakeSpacely
 from devstack.gcs_emulator import GcsEmulator
 from devstack.processes import ROOT, Process, free_port, port_open
 from devstack.receiver import CallbackReceiver
@@ -35,7 +31,7 @@ WEBHOOK_TOKEN = "local-webhook-token-0123456789"  # noqa: S105 - a local stack's
 CALLBACK_SECRET = "whsec_" + base64.b64encode(b"local callback secret, 32 bytes").decode()
 
 
-class Stack:
+class Stack(FakesByName):
     def __init__(
         self,
         *,
@@ -109,22 +105,6 @@ class Stack:
             env={**os.environ, **self.function_env(), **(extra_env or {})},
             ready=lambda: port_open(port),
         )
-
-    @property
-    def spacely(self) -> FakeSpacely:
-        return self.fakes["spacely"]  # type: ignore[return-value]
-
-    @property
-    def gepetto(self) -> FakeGepetto:
-        return self.fakes["gepetto"]  # type: ignore[return-value]
-
-    @property
-    def sellerpic(self) -> FakeSellerPic:
-        return self.fakes["sellerpic"]  # type: ignore[return-value]
-
-    @property
-    def fliki(self) -> FakeFliki:
-        return self.fakes["fliki"]  # type: ignore[return-value]
 
     def events(self, job_id: str | None = None) -> list[dict[str, Any]]:
         """The log events every function process of this stack has written so far (one JSON

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from devstack.fakes.fliki import FakeFliki
@@ -21,3 +22,25 @@ FAKES: MappingProxyType[str, type[FakeServer]] = MappingProxyType(
         "fliki": FakeFliki,
     }
 )
+
+
+class FakesByName:
+    """Typed access to a set of started fakes (`self.fakes`), for the stack and test harnesses."""
+
+    fakes: Mapping[str, FakeServer]
+
+    @property
+    def spacely(self) -> FakeSpacely:
+        return self.fakes["spacely"]  # type: ignore[return-value]
+
+    @property
+    def gepetto(self) -> FakeGepetto:
+        return self.fakes["gepetto"]  # type: ignore[return-value]
+
+    @property
+    def sellerpic(self) -> FakeSellerPic:
+        return self.fakes["sellerpic"]  # type: ignore[return-value]
+
+    @property
+    def fliki(self) -> FakeFliki:
+        return self.fakes["fliki"]  # type: ignore[return-value]

@@ -20,11 +20,8 @@ from functions_framework import create_app
 from google.cloud import storage, tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-from devstack.fakes.fliki import FakeFliki
-from devstack.fakes.gepetto import FakeGepetto
-from devstack.fakes.sellerpic import FakeSellerPic
+from devstack.fakes import FakesByName
 from devstack.fakes.server import FakeServer
-from devstack.fakes.spacely import FakeSpacely
 from devstack.stack import CALLBACK_SECRET, provider_env
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
@@ -33,7 +30,7 @@ INVOKER = "invoker@project.iam.gserviceaccount.com"
 
 
 @dataclass
-class Harness:
+class Harness(FakesByName):
     client: FlaskClient
     bucket: storage.Bucket
     queue: str
@@ -47,22 +44,6 @@ class Harness:
         for name, value in env.items():
             self.monkeypatch.setenv(name, value)
         self.client = create_app(target="jobcourier", source=str(MAIN)).test_client()
-
-    @property
-    def spacely(self) -> FakeSpacely:
-        return self.fakes["spacely"]  # type: ignore[return-value]
-
-    @property
-    def gepetto(self) -> FakeGepetto:
-        return self.fakes["gepetto"]  # type: ignore[return-value]
-
-    @property
-    def sellerpic(self) -> FakeSellerPic:
-        return self.fakes["sellerpic"]  # type: ignore[return-value]
-
-    @property
-    def fliki(self) -> FakeFliki:
-        return self.fakes["fliki"]  # type: ignore[return-value]
 
     def queued(self) -> list[tasks_v2.Task]:
         request = tasks_v2.ListTasksRequest(
